@@ -1,0 +1,67 @@
+"""Schema of the `dataset` group: where the videos and labels are and how clips become tensors."""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class VisionConfig:
+    """Frame sampling and resizing, shared by training, inference and the cosmos-rl entry."""
+
+    backend: str = "decord"  # decord | pyav
+    # Exactly one of nframes / fps (the Qwen-VL rule; cosmos-rl rejects both).
+    nframes: Optional[int] = 16
+    fps: Optional[float] = None
+    min_frames: int = 4
+    max_frames: int = 768
+    min_pixels: int = 3136  # per frame, Reason 2 recipe
+    max_pixels: int = 360000  # per frame, Reason 2 recipe
+    total_pixels: Optional[int] = None  # over all frames; None = no cap
+
+
+@dataclass
+class SyntheticConfig:
+    """Size of the generated driving dataset (stage=prepare dataset=synthetic_av)."""
+
+    num_train: int = 24
+    num_eval: int = 8
+    seconds: float = 2.0
+    fps: int = 8
+    width: int = 160
+    height: int = 96
+    seed: int = 0
+
+
+@dataclass
+class BlendComponent:
+    name: str = MISSING
+    root: str = MISSING
+    weight: float = MISSING
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    # caption: cookbook layout (videos/ + metas/); blend: weighted mix of caption sub-datasets;
+    # mcq: multiple-choice VQA; lingoqa: free-form QA with reference answers.
+    kind: str = "caption"
+    root: str = MISSING
+    train_split: str = "train"
+    eval_split: str = "eval"
+    video_dir: str = "videos"
+    meta_dir: str = "metas"
+    camera_suffix: str = ".camera_front_wide_120fov"
+    video_ext: str = ".mp4"
+    label_suffix: str = ".label.json"
+    # Prompt files under cosmos_exp/data/prompts/, chosen by name.
+    system_prompt: str = "system_driving"
+    user_prompt: str = "caption_15key"
+    # Fail on the first bad item instead of skipping and reporting it.
+    strict: bool = False
+    max_items: Optional[int] = None
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    synthetic: Optional[SyntheticConfig] = None
+    blend: List[BlendComponent] = field(default_factory=list)
+    num_workers: int = 2

@@ -1,0 +1,41 @@
+"""Schema of the `eval` group: the LLM judge, local scorers and metrics."""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class JudgeConfig:
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4.1-mini"
+    # Name of the environment variable that holds the API key; the key itself never enters a config.
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.0
+    seed: Optional[int] = 0
+    max_tokens: int = 512
+    timeout_s: float = 60.0
+    concurrency: int = 16
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_cost_usd: Optional[float] = None
+    # Prices per million tokens, for the cost estimate.
+    price_input_per_mtok: float = 0.4
+    price_output_per_mtok: float = 1.6
+    rubric: str = "similarity_v1"
+    cache_path: str = "${paths.cache_dir}/judge_cache.sqlite"
+
+
+@dataclass
+class EvalConfig:
+    name: str = "caption"
+    # Any of: llm_judge, local, bleu, mcq, lingoqa.
+    metrics: List[str] = field(default_factory=lambda: ["local", "bleu"])
+    # Which text BLEU compares against: a caption key (e.g. safety_analysis) or "full_label".
+    bleu_reference: str = "safety_analysis"
+    bootstrap_samples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    # Local directory of the Lingo-Judge classifier; None: use the LLM judge variant.
+    lingo_judge_path: Optional[str] = None

@@ -1,0 +1,72 @@
+"""The root config and its registration in Hydra's ConfigStore.
+
+Every YAML file in conf/ is merged onto these dataclasses, so an unknown key or a wrong type fails
+at composition with the key's full name.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from cosmos_exp.config.data import DatasetConfig
+from cosmos_exp.config.evaluation import EvalConfig
+from cosmos_exp.config.generation import GenerationConfig
+from cosmos_exp.config.model import ModelConfig
+from cosmos_exp.config.parallel import ParallelismConfig
+from cosmos_exp.config.train import TrainConfig
+
+STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
+BACKENDS = ("deepspeed", "cosmos_rl")
+
+
+@dataclass
+class StageConfig:
+    name: str = MISSING
+
+
+@dataclass
+class BackendConfig:
+    name: str = "deepspeed"
+    # cosmos_rl only: the launcher executable and the port of the redis-server it starts.
+    executable: str = "cosmos-rl"
+    redis_port: int = 12800
+
+
+@dataclass
+class PathsConfig:
+    # Relative paths resolve from the directory cosmos-exp is started in (recorded in run.json).
+    root: str = "outputs"
+    data_dir: str = "${paths.root}/data"
+    models_dir: str = "${paths.root}/models"
+    runs_dir: str = "${paths.root}/runs"
+    cache_dir: str = "${paths.root}/cache"
+
+
+@dataclass
+class Config:
+    stage: StageConfig = field(default_factory=StageConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    model: ModelConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    parallelism: ParallelismConfig = MISSING
+    eval: EvalConfig = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    # A short label that ends the run directory's name.
+    name: str = "run"
+    seed: int = 42
+    # Compose, validate, print the plan, write nothing.
+    dry_run: bool = False
+    # Inputs from earlier runs, by run directory: the caption run a judge scores,
+    # the two runs a comparison pairs.
+    captions: Optional[str] = None
+    a: Optional[str] = None
+    b: Optional[str] = None
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)

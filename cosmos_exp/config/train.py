@@ -1,0 +1,44 @@
+"""Schema of the `train` node: optimiser, schedule, checkpoints, logging of an SFT run."""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class ModuleLR:
+    """A learning-rate multiplier for parameters whose name contains `pattern`."""
+
+    pattern: str = "visual"
+    scale: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    # Defaults follow the Cosmos Cookbook Reason 2 SFT recipe (see conf/experiment/reason2_sft_recipe.yaml).
+    lr: float = 2e-7
+    weight_decay: float = 0.01
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    # Warm-up as a step count or a fraction of all steps; set one of them.
+    warmup_steps: Optional[int] = None
+    warmup_ratio: Optional[float] = 0.03
+    lr_schedule: str = "cosine"  # cosine | linear | constant
+    min_lr_ratio: float = 0.0
+    module_lr: List[ModuleLR] = field(default_factory=list)
+    # Parameter-name patterns (fnmatch) that are frozen, e.g. "model.visual.*".
+    freeze: List[str] = field(default_factory=list)
+    epochs: int = 3
+    max_steps: Optional[int] = None
+    micro_batch_size: int = 4  # per process, per forward ("mini_batch" in cosmos-rl)
+    global_batch_size: int = 32  # per optimiser step over all processes ("train_batch_per_replica")
+    grad_clip: float = 1.0
+    gradient_checkpointing: bool = False
+    save_every: int = 20
+    keep_last: Optional[int] = None  # None keeps every checkpoint (a checkpoint sweep wants them all)
+    eval_every: Optional[int] = None
+    eval_batches: int = 4
+    # auto: newest complete checkpoint of this run directory; none; or a checkpoints/step_N path.
+    resume: str = "auto"
+    loss: str = "caption"  # caption | trajectory
+    log_every: int = 1
+    loggers: List[str] = field(default_factory=lambda: ["console"])  # console, wandb, tensorboard
+    wandb_project: str = "cosmos_exp"
