@@ -1,0 +1,230 @@
+"""Cross-field rules, checked on the composed config before any work starts.
+
+Type and key errors are caught earlier by the schema; here live the rules that span fields or touch
+the file system. Every failure is a ConfigError naming the key and saying what to change.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, List
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from cosmos_exp.config.errors import ConfigError
+from cosmos_exp.config.schema import BACKENDS, STAGES, Config
+
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+VIDEO_BACKENDS = ("decord", "pyav")
+DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa")
+METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa")
+LR_SCHEDULES = ("cosine", "linear", "constant")
+LOSSES = ("caption", "trajectory")
+LOGGERS = ("console", "wandb", "tensorboard")
+DIST_BACKENDS = ("auto", "nccl", "gloo")
+ENGINES = ("transformers", "vllm")
+# Stages that load the model at model.path, and those that read the dataset.
+STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")
+STAGES_NEEDING_DATA = ("sft", "caption", "evaluate")
+
+
+def typed(cfg: DictConfig) -> DictConfig:
+    """Merge `cfg` onto the schema so keys and types are checked however it was composed
+    (a saved config replayed by cosmos-exp-reproduce has no defaults list)."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(str(getattr(err, "full_key", "") or "?"), str(err).splitlines()[0]) from None
+    OmegaConf.set_readonly(merged, True)
+    return merged
+
+
+def _one_of(key: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def check_missing(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(missing[0], "a required value is missing (???)",
+                          "set it on the command line, e.g. " + " ".join(f"{k}=..." for k in missing))
+
+
+def check_choices(cfg: DictConfig) -> None:
+    _one_of("stage.name", cfg.stage.name, STAGES)
+    _one_of("backend.name", cfg.backend.name, BACKENDS)
+    _one_of("model.family", cfg.model.family, FAMILIES)
+    _one_of("dataset.kind", cfg.dataset.kind, DATASET_KINDS)
+    _one_of("dataset.vision.backend", cfg.dataset.vision.backend, VIDEO_BACKENDS)
+    _one_of("train.lr_schedule", cfg.train.lr_schedule, LR_SCHEDULES)
+    _one_of("train.loss", cfg.train.loss, LOSSES)
+    _one_of("parallelism.dist_backend", cfg.parallelism.dist_backend, DIST_BACKENDS)
+    _one_of("generation.engine", cfg.generation.engine, ENGINES)
+    for i, logger in enumerate(cfg.train.loggers):
+        _one_of(f"train.loggers[{i}]", logger, LOGGERS)
+    for i, metric in enumerate(cfg.eval.metrics):
+        _one_of(f"eval.metrics[{i}]", metric, METRICS)
+
+
+def check_vision(cfg: DictConfig) -> None:
+    v = cfg.dataset.vision
+    if (v.nframes is None) == (v.fps is None):
+        raise ConfigError("dataset.vision.nframes", "set exactly one of nframes and fps "
+                          f"(got nframes={v.nframes}, fps={v.fps})",
+                          "the Qwen-VL processors and cosmos-rl reject both; e.g. dataset.vision.fps=null")
+    if v.nframes is not None and v.nframes < 1:
+        raise ConfigError("dataset.vision.nframes", f"must be >= 1, got {v.nframes}")
+    if v.fps is not None and v.fps <= 0:
+        raise ConfigError("dataset.vision.fps", f"must be > 0, got {v.fps}")
+    if v.min_frames < 1 or v.min_frames > v.max_frames:
+        raise ConfigError("dataset.vision.min_frames", f"need 1 <= min_frames <= max_frames, got {v.min_frames} > {v.max_frames}")
+    if v.min_pixels > v.max_pixels:
+        raise ConfigError("dataset.vision.min_pixels", f"min_pixels {v.min_pixels} exceeds max_pixels {v.max_pixels}")
+    if v.total_pixels is not None and v.total_pixels < v.min_pixels:
+        raise ConfigError("dataset.vision.total_pixels", f"{v.total_pixels} is below min_pixels {v.min_pixels}")
+
+
+def check_dataset(cfg: DictConfig) -> None:
+    d = cfg.dataset
+    if d.kind == "blend":
+        if not d.blend:
+            raise ConfigError("dataset.blend", "kind=blend needs at least one component")
+        for i, comp in enumerate(d.blend):
+            if comp.weight <= 0:
+                raise ConfigError(f"dataset.blend[{i}].weight", f"must be > 0, got {comp.weight}")
+    elif d.blend:
+        raise ConfigError("dataset.blend", f"components are only read when kind=blend (kind={d.kind})")
+    if cfg.stage.name in STAGES_NEEDING_DATA:
+        roots = [("dataset.root", d.root)] if d.kind != "blend" else [
+            (f"dataset.blend[{i}].root", c.root) for i, c in enumerate(d.blend)]
+        for key, root in roots:
+            if not Path(root).is_dir():
+                hint = ("generate it first: cosmos-exp stage=prepare dataset=" + d.name) if d.synthetic else \
+                    "point it at your copy of the data"
+                raise ConfigError(key, f"directory {root} does not exist", hint)
+
+
+def world_size(cfg: DictConfig) -> int:
+    return cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node
+
+
+def check_parallelism(cfg: DictConfig) -> None:
+    p = cfg.parallelism
+    if p.nnodes < 1 or p.nproc_per_node < 1:
+        raise ConfigError("parallelism.nproc_per_node", "nnodes and nproc_per_node must be >= 1")
+    if not 0 <= p.zero_stage <= 3:
+        raise ConfigError("parallelism.zero_stage", f"DeepSpeed ZeRO stages are 0..3, got {p.zero_stage}")
+    if p.offload_param and p.zero_stage != 3:
+        raise ConfigError("parallelism.offload_param", "parameter offload needs zero_stage=3")
+    if p.offload_optimizer and p.zero_stage == 0:
+        raise ConfigError("parallelism.offload_optimizer", "optimizer offload needs zero_stage >= 1")
+    world = world_size(cfg)
+    launched = os.environ.get("WORLD_SIZE")
+    if launched is not None and cfg.stage.name in ("sft", "caption") and int(launched) != world:
+        raise ConfigError("parallelism.nproc_per_node",
+                          f"the launcher started WORLD_SIZE={launched} processes but nnodes*nproc_per_node={world}",
+                          "make parallelism match the launcher (srun/torchrun task count)")
+    if cfg.backend.name == "cosmos_rl":
+        shard = world // p.tp_size if p.dp_shard_size == -1 else p.dp_shard_size
+        if p.tp_size < 1 or shard * p.tp_size != world:
+            raise ConfigError("parallelism.dp_shard_size",
+                              f"tp_size ({p.tp_size}) x dp_shard_size ({shard}) must equal the world size ({world})")
+
+
+def check_train(cfg: DictConfig) -> None:
+    t = cfg.train
+    if (t.warmup_steps is None) == (t.warmup_ratio is None):
+        raise ConfigError("train.warmup_steps", "set exactly one of warmup_steps and warmup_ratio",
+                          "e.g. train.warmup_ratio=null train.warmup_steps=100")
+    if t.warmup_ratio is not None and not 0 <= t.warmup_ratio < 1:
+        raise ConfigError("train.warmup_ratio", f"must be in [0, 1), got {t.warmup_ratio}")
+    if t.warmup_steps is not None and t.warmup_steps < 0:
+        raise ConfigError("train.warmup_steps", f"must be >= 0, got {t.warmup_steps}")
+    if t.lr <= 0:
+        raise ConfigError("train.lr", f"must be > 0, got {t.lr}")
+    if len(t.betas) != 2:
+        raise ConfigError("train.betas", f"AdamW takes two betas, got {list(t.betas)}")
+    per_step = t.micro_batch_size * world_size(cfg)
+    if t.micro_batch_size < 1 or t.global_batch_size % per_step:
+        raise ConfigError("train.global_batch_size",
+                          f"{t.global_batch_size} is not a multiple of micro_batch_size ({t.micro_batch_size}) "
+                          f"x world size ({world_size(cfg)})",
+                          "gradient accumulation = global / (micro x world) must be a whole number")
+    if t.save_every < 1:
+        raise ConfigError("train.save_every", f"must be >= 1, got {t.save_every}")
+    if t.keep_last is not None and t.keep_last < 1:
+        raise ConfigError("train.keep_last", f"must be >= 1 or null (keep all), got {t.keep_last}")
+    if t.resume not in ("auto", "none") and not Path(t.resume).is_dir():
+        raise ConfigError("train.resume", f"checkpoint {t.resume} does not exist",
+                          "use auto, none, or an existing checkpoints/step_N directory")
+    if t.loss == "trajectory":
+        raise ConfigError("train.loss", "the trajectory (flow-matching) loss is on the roadmap, not built yet")
+
+
+def check_model(cfg: DictConfig) -> None:
+    m = cfg.model
+    stage = cfg.stage.name
+    if stage not in STAGES_NEEDING_MODEL:
+        return
+    if m.path is None:
+        raise ConfigError("model.path", f"stage={stage} needs a checkpoint", "set model.path=<local HF directory>")
+    path = Path(m.path)
+    if not path.is_dir():
+        hint = f"build it first: cosmos-exp stage=prepare model={m.name}" if m.tiny is not None else \
+            "point model.path at a local Hugging Face directory or a checkpoints/step_N of a run"
+        raise ConfigError("model.path", f"checkpoint {path} does not exist", hint)
+    config_file = path / "config.json"
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (OSError, ValueError) as err:
+        raise ConfigError("model.path", f"cannot read {config_file}: {err}",
+                          "a Hugging Face checkpoint directory has a config.json") from None
+    if model_type != m.family:
+        raise ConfigError("model.family", f"{config_file} says model_type={model_type!r} but model.family={m.family!r}",
+                          "pick the model preset of the checkpoint's family")
+
+
+def check_generation(cfg: DictConfig) -> None:
+    g = cfg.generation
+    if g.batch_size < 1:
+        raise ConfigError("generation.batch_size", f"must be >= 1, got {g.batch_size}")
+    if g.do_sample and g.temperature <= 0:
+        raise ConfigError("generation.temperature", "sampling (do_sample=true) needs temperature > 0")
+    if not 0 < g.top_p <= 1:
+        raise ConfigError("generation.top_p", f"must be in (0, 1], got {g.top_p}")
+    if g.max_new_tokens < 1:
+        raise ConfigError("generation.max_new_tokens", f"must be >= 1, got {g.max_new_tokens}")
+
+
+def check_eval(cfg: DictConfig) -> None:
+    e = cfg.eval
+    if not 0 < e.confidence < 1:
+        raise ConfigError("eval.confidence", f"must be in (0, 1), got {e.confidence}")
+    if e.judge.concurrency < 1:
+        raise ConfigError("eval.judge.concurrency", f"must be >= 1, got {e.judge.concurrency}")
+    if e.judge.max_cost_usd is not None and e.judge.max_cost_usd < 0:
+        raise ConfigError("eval.judge.max_cost_usd", f"must be >= 0, got {e.judge.max_cost_usd}")
+
+
+def check_stage_inputs(cfg: DictConfig) -> None:
+    needed = {"judge": ("captions",), "compare": ("a", "b")}.get(cfg.stage.name, ())
+    for key in needed:
+        value = cfg[key]
+        if value is None:
+            raise ConfigError(key, f"stage={cfg.stage.name} needs {key}=<run directory>")
+        if not Path(value).is_dir():
+            raise ConfigError(key, f"run directory {value} does not exist")
+
+
+RULES: List[Callable[[DictConfig], None]] = [
+    check_missing, check_choices, check_vision, check_dataset, check_parallelism,
+    check_train, check_model, check_generation, check_eval, check_stage_inputs,
+]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Run every rule; the first failure raises a ConfigError naming its key."""
+    for rule in RULES:
+        rule(cfg)

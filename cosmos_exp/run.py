@@ -1,0 +1,122 @@
+"""cosmos-exp: compose one typed config, validate it, write the run directory, dispatch on the stage.
+
+Nothing else lives here: each stage is a module with plan(cfg) and run(cfg, run_dir) (see plan.py).
+Heavy libraries are imported inside the stages, so --help, --cfg job and dry runs start fast.
+"""
+
+import atexit
+import importlib
+import importlib.util
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Optional
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from cosmos_exp.config import ConfigError, NotImplementedStage, register_configs
+from cosmos_exp.config.validate import typed, validate
+from cosmos_exp.repro.record import RunRecord, resolved_yaml
+
+log = logging.getLogger("cosmos_exp")
+
+# stage -> module, or backend -> module for stages with backends. None: on the roadmap.
+STAGE_MODULES: Dict[str, Any] = {
+    "prepare": "cosmos_exp.data.prepare_stage",
+    "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": None},
+    "caption": "cosmos_exp.infer.caption_stage",
+    "judge": "cosmos_exp.evaluate.judge_stage",
+    "compare": "cosmos_exp.evaluate.compare_stage",
+    "evaluate": None,
+    "report": None,
+}
+EXIT_CONFIG_ERROR = 2
+EXIT_NOT_IMPLEMENTED = 3
+_HYDRA_ONLY = {".hydra", "log.txt"}
+# The config tree lives beside the package in the source checkout (installed editable).
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+register_configs()
+
+
+def stage_module(cfg: DictConfig) -> ModuleType:
+    entry = STAGE_MODULES[cfg.stage.name]
+    what = f"stage={cfg.stage.name}"
+    if isinstance(entry, dict):
+        entry = entry.get(cfg.backend.name)
+        what += f" backend={cfg.backend.name}"
+    if entry is None or importlib.util.find_spec(entry) is None:
+        raise NotImplementedStage(f"{what} is not implemented yet (it is on the roadmap); nothing was run")
+    return importlib.import_module(entry)
+
+
+def _discard_hydra_only_dir(run_dir: Optional[Path]) -> None:
+    """A run that failed validation leaves no directory behind, unless it already held other files."""
+    if run_dir is not None and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= _HYDRA_ONLY:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:  # and the date folder it may have created
+            run_dir.parent.rmdir()
+        except OSError:
+            pass
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
+    hydra_cfg = HydraConfig.get()
+    dry = bool(raw_cfg.get("dry_run", False))
+    run_dir = None if dry else Path(hydra_cfg.runtime.output_dir)
+    try:
+        cfg = typed(raw_cfg)
+        validate(cfg)
+        module = stage_module(cfg)
+        plan = module.plan(cfg)
+    except (ConfigError, NotImplementedStage) as err:
+        _discard_hydra_only_dir(run_dir)
+        print(f"cosmos-exp: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG_ERROR if isinstance(err, ConfigError) else EXIT_NOT_IMPLEMENTED) from None
+
+    if dry:
+        print("# resolved config (secrets redacted)")
+        print(resolved_yaml(cfg))
+        print(plan.render())
+        print("dry run: nothing was written")
+        return None
+
+    record = RunRecord(run_dir, cfg, list(hydra_cfg.overrides.task))
+    log.info("run directory: %s", run_dir)
+    log.info("%s", plan.render())
+    try:
+        result = module.run(cfg, run_dir) or {}
+    except KeyboardInterrupt as err:
+        record.finish("interrupted", error=err)
+        raise
+    except BaseException as err:
+        record.finish("failed", error=err)
+        raise
+    record.finish("succeeded", result=result)
+    log.info("done: %s", run_dir)
+    print(f"cosmos-exp: stage {cfg.stage.name} finished; results in {run_dir}")
+    return result
+
+
+def _is_dry_run(args: List[str]) -> bool:
+    return any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in args)
+
+
+def main() -> None:
+    """Console entry point. A dry run gets its Hydra directories in a temporary folder that is removed at
+    exit, so it writes nothing under outputs/."""
+    if _is_dry_run(sys.argv[1:]):
+        scratch = tempfile.mkdtemp(prefix="cosmos-exp-dry-")
+        atexit.register(shutil.rmtree, scratch, True)
+        sys.argv += [f"hydra.run.dir={scratch}/run", f"hydra.sweep.dir={scratch}/sweep", "hydra.output_subdir=null"]
+    app()
+
+
+if __name__ == "__main__":
+    main()
