@@ -6,38 +6,17 @@ a complete output or none; a rerun treats an item as done exactly when its outpu
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
+
+from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 
 CAPTIONS_DIR = "captions"
 INDEX_NAME = "index.json"
 SHARDS_DIR = ".shards"  # inside captions/: one report per rank, merged into index.json
-_TMP_PREFIX = ".tmp-"
 # Ids become file names; the cookbook's judge takes the id as the name before the first dot.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-]*$")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def check_item_id(item_id: str) -> None:
@@ -59,15 +38,14 @@ def is_done(path: Path) -> bool:
     return isinstance(record, dict) and "raw_text" in record
 
 
-def remove_stale_temps(captions_dir: Path) -> int:
-    """Delete temporary files left by a killed writer; they are never read as outputs."""
+def remove_stale_temps(captions_dir: Path, item_ids: Iterable[str]) -> int:
+    """Delete temporary files a killed writer left for these items (only the owning rank calls this,
+    so no live writer's file is touched); they are never read as outputs anyway."""
     removed = 0
-    for tmp in Path(captions_dir).glob(_TMP_PREFIX + "*"):
-        try:
-            tmp.unlink()
+    for item_id in item_ids:
+        for tmp in Path(captions_dir).glob(f".{item_id}.json.*.tmp"):
+            tmp.unlink(missing_ok=True)
             removed += 1
-        except FileNotFoundError:  # another rank removed it first
-            pass
     return removed
 
 
@@ -154,8 +132,11 @@ def build_index(
     item_ids: Iterable[str],
     reports: List[Dict[str, Any]],
     header: Dict[str, Any],
+    world_size: int,
 ) -> Dict[str, Any]:
-    """Merge the shard reports of the latest run of each rank with what is on disk now."""
+    """Merge the shard reports of the current world size with what is on disk now (reports of an
+    earlier run with another world size are left out; those of the same size are overwritten by it)."""
+    reports = [r for r in reports if r.get("world_size") == world_size]
     ids = list(item_ids)
     done = [i for i in ids if is_done(caption_path(captions_dir, i))]
     failed: Dict[str, str] = {}

@@ -1,0 +1,336 @@
+"""stage=caption: answer every item of a dataset split with one checkpoint, batched and resumable.
+
+    cosmos-exp stage=caption model.path=<checkpoint or HF dir> dataset=<eval set>
+
+Writes `captions/<id>.json` per item (atomically), `captions_raw/<id>.txt` (the cookbook judge's layout)
+and `captions/index.json`. A rerun into the same directory (generation.output_dir=<earlier run>)
+skips finished items. parallelism.nproc_per_node > 1 starts one worker per device; under torchrun or
+SLURM each process answers its own share (see sharding.py).
+"""
+
+import fcntl
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from omegaconf import DictConfig, OmegaConf
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.infer import records
+from cosmos_exp.infer.checkpoint import CheckpointInfo, inspect_checkpoint
+from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer
+from cosmos_exp.infer.sharding import Shard, shard_from_env, take_shard
+from cosmos_exp.plan import Plan
+
+log = logging.getLogger("cosmos_exp.caption")
+
+ENGINES = ("transformers", "vllm")
+WORKER_ENV = "COSMOS_EXP_CAPTION_WORKER"  # set in processes this stage started itself
+WORKER_MODULE = "cosmos_exp.infer.worker"
+RAW_DIR = "captions_raw"
+
+
+# ---------------------------------------------------------------- plan (cheap: no torch)
+
+def _check_generation(cfg: DictConfig) -> None:
+    g = cfg.generation
+    if g.engine not in ENGINES:
+        raise ConfigError("generation.engine", f"{g.engine!r} is not one of {', '.join(ENGINES)}")
+    if g.batch_size < 1:
+        raise ConfigError("generation.batch_size", f"must be >= 1, got {g.batch_size}")
+    if g.max_new_tokens < 1:
+        raise ConfigError("generation.max_new_tokens", f"must be >= 1, got {g.max_new_tokens}")
+    if g.do_sample and g.temperature <= 0:
+        raise ConfigError("generation.temperature", "sampling (do_sample=true) needs temperature > 0")
+    if g.repetition_penalty <= 0:
+        raise ConfigError("generation.repetition_penalty", f"must be > 0, got {g.repetition_penalty}")
+    if g.max_items is not None and g.max_items < 1:
+        raise ConfigError("generation.max_items", f"must be >= 1 or null, got {g.max_items}")
+    if g.output_dir is not None and Path(g.output_dir).exists() and not Path(g.output_dir).is_dir():
+        raise ConfigError("generation.output_dir", f"{g.output_dir} exists and is not a directory")
+
+
+def _cheap_item_count(dataset_cfg: DictConfig, split: str) -> Tuple[Optional[int], str]:
+    """How many items the split lists, without decoding anything: the data package's own listing when it
+    provides one, else the label files of the cookbook layout."""
+    try:
+        from cosmos_exp.data import datasets as data_datasets  # noqa: WPS433 (cheap module by contract)
+
+        for name in ("count_items", "list_items"):
+            fn = getattr(data_datasets, name, None)
+            if fn is not None:
+                found = fn(dataset_cfg, split)
+                return (found if isinstance(found, int) else len(found)), f"{dataset_cfg.root}/{split}"
+    except ImportError:
+        pass
+    if dataset_cfg.kind != "caption":
+        return None, f"{dataset_cfg.root}/{split}"
+    meta_dir = Path(dataset_cfg.root) / split / dataset_cfg.meta_dir
+    return len(list(meta_dir.glob("*" + dataset_cfg.label_suffix))), str(meta_dir)
+
+
+def generation_settings(cfg: DictConfig) -> Dict[str, Any]:
+    g = cfg.generation
+    settings = {"engine": g.engine, "batch_size": g.batch_size, "max_new_tokens": g.max_new_tokens,
+                "do_sample": g.do_sample, "repetition_penalty": g.repetition_penalty, "seed": g.seed}
+    if g.do_sample:  # greedy ignores them; recording them would suggest otherwise
+        settings.update(temperature=g.temperature, top_p=g.top_p)
+    settings["vision"] = OmegaConf.to_container(cfg.dataset.vision, resolve=True)
+    return settings
+
+
+def captions_root(cfg: DictConfig, run_dir: Path) -> Path:
+    """Where captions/ lives: the run directory, or generation.output_dir to resume / share one."""
+    return Path(cfg.generation.output_dir).resolve() if cfg.generation.output_dir else Path(run_dir)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    _check_generation(cfg)
+    info = inspect_checkpoint(cfg.model.path)
+    split = cfg.generation.split
+    count, where = _cheap_item_count(cfg.dataset, split)
+    if count is not None and cfg.generation.max_items is not None:
+        count = min(count, cfg.generation.max_items)
+    p = Plan(stage="caption")
+    p.add_input(f"checkpoint (model_type={info.model_type}, {info.num_weight_files} weight files)", info.path)
+    p.add_input(f"items of dataset '{cfg.dataset.name}' split '{split}' (kind {cfg.dataset.kind})", where, count)
+    out = cfg.generation.output_dir or "."
+    p.outputs += [f"{out}/captions/<id>.json", f"{out}/captions/index.json"]
+    if cfg.generation.cookbook_raw:
+        p.outputs.append(f"{out}/{RAW_DIR}/<id>.txt")
+    nproc = cfg.parallelism.nproc_per_node
+    if nproc > 1 and not _launched_externally():
+        p.commands.append(["python", "-m", WORKER_MODULE, "<run_dir>"])
+        p.notes.append(f"{nproc} worker processes (RANK 0..{nproc - 1}), one device each")
+    try:
+        shard = shard_from_env()
+    except ValueError as exc:
+        raise ConfigError("parallelism.nproc_per_node", str(exc)) from None
+    if shard.world_size > 1:
+        p.notes.append(f"this process is rank {shard.rank} of {shard.world_size} ({shard.source})")
+    p.notes.append("generation: " + json.dumps(generation_settings(cfg), sort_keys=True))
+    p.notes.append("existing outputs are " + ("regenerated (force=true)" if cfg.generation.force else "skipped"))
+    if cfg.generation.engine == "vllm":
+        p.notes.append("vllm engine: needs the vllm package and a CUDA device (untested in CI)")
+    if cfg.model.get("family") and cfg.model.family != info.model_type:
+        p.notes.append(f"model.family={cfg.model.family} but the checkpoint is {info.model_type}: "
+                       "the checkpoint's model_type decides")
+    return p
+
+
+def _launched_externally() -> bool:
+    """True inside torchrun / srun / a SLURM array task, or inside a worker this stage started."""
+    return any(os.environ.get(v) for v in (WORKER_ENV, "WORLD_SIZE", "SLURM_ARRAY_TASK_ID")) or \
+        int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+
+
+# ---------------------------------------------------------------- run
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    _check_generation(cfg)
+    info = inspect_checkpoint(cfg.model.path)
+    root = captions_root(cfg, Path(run_dir))
+    nproc = cfg.parallelism.nproc_per_node
+    if nproc > 1 and not _launched_externally():
+        return _run_workers(cfg, Path(run_dir), root, nproc)
+    return run_shard(cfg, root, shard_from_env(), info)
+
+
+def _run_workers(cfg: DictConfig, run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
+    from cosmos_exp.infer.launch import ShardFailed, launch_workers, python_module_argv
+
+    config_path = run_dir / "caption_worker.yaml"
+    OmegaConf.save(cfg, config_path, resolve=True)
+    argv = python_module_argv(WORKER_MODULE, str(config_path), str(root))
+    try:
+        launch_workers(argv, nproc, run_dir / "logs", extra_env={WORKER_ENV: "1"})
+    except ShardFailed:
+        log.error("caption shards failed; finished items are kept, a rerun does the rest")
+        raise
+    index = json.loads((root / records.CAPTIONS_DIR / records.INDEX_NAME).read_text(encoding="utf-8"))
+    return {"captions_dir": str(root / records.CAPTIONS_DIR), **index["counts"]}
+
+
+def _load_samples(cfg: DictConfig) -> Tuple[List[Any], Dict[str, str]]:
+    from cosmos_exp.data.datasets import build_dataset
+
+    samples, report = build_dataset(cfg.dataset, cfg.generation.split)
+    samples = sorted(samples, key=lambda s: s.id)
+    seen = set()
+    for s in samples:
+        records.check_item_id(s.id)
+        if s.id in seen:
+            raise ValueError(f"dataset '{cfg.dataset.name}' split '{cfg.generation.split}' has two items "
+                             f"with id {s.id!r}; outputs are named by id")
+        seen.add(s.id)
+    if cfg.generation.max_items is not None:
+        samples = samples[: cfg.generation.max_items]
+    return samples, _data_report_skips(report)
+
+
+def _data_report_skips(report: Any) -> Dict[str, str]:
+    """Items the data package skipped ({file: reason}), whatever shape its report has."""
+    skipped = getattr(report, "skipped", None) or []
+    out: Dict[str, str] = {}
+    for entry in skipped:
+        if isinstance(entry, dict):
+            out[str(entry.get("file") or entry.get("path") or entry.get("id"))] = str(entry.get("reason"))
+        elif isinstance(entry, (tuple, list)) and len(entry) >= 2:
+            out[str(entry[0])] = str(entry[1])
+        else:
+            out[str(getattr(entry, "file", None) or getattr(entry, "path", entry))] = \
+                str(getattr(entry, "reason", ""))
+    return out
+
+
+@contextmanager
+def _index_lock(captions_dir: Path) -> Iterator[None]:
+    """Ranks finish in any order; each rebuilds index.json from all shard reports under this lock."""
+    with open(captions_dir / ".index.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _update_index(captions_dir: Path, ids: List[str], header: Dict[str, Any], world_size: int) -> Dict[str, Any]:
+    with _index_lock(captions_dir):
+        index = records.build_index(captions_dir, ids, records.read_shard_reports(captions_dir), header, world_size)
+        records.write_json_atomic(captions_dir / records.INDEX_NAME, index)
+    return index
+
+
+class _ShardReport:
+    """This rank's progress, rewritten after every batch so a killed run's index still tells the truth."""
+
+    def __init__(self, captions_dir: Path, shard: Shard, assigned: int, skipped_existing: int) -> None:
+        self.path = records.shard_report_path(captions_dir, shard.rank)
+        self.data: Dict[str, Any] = {
+            "rank": shard.rank, "world_size": shard.world_size, "source": shard.source,
+            "assigned": assigned, "skipped_existing": skipped_existing, "generated": 0,
+            "generated_tokens": 0, "generate_seconds": 0.0, "failed": {}, "parse_status": {},
+            "status": "running", "error": None, "host": os.uname().nodename, "pid": os.getpid(),
+        }
+
+    def save(self) -> None:
+        records.write_json_atomic(self.path, self.data)
+
+
+def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -> Dict[str, Any]:
+    """Answer this rank's share of the split; returns the counts of index.json."""
+    captions_dir = root / records.CAPTIONS_DIR
+    captions_dir.mkdir(parents=True, exist_ok=True)
+    samples, dataset_skips = _load_samples(cfg)
+    ids = [s.id for s in samples]
+    mine = take_shard(samples, shard)
+    records.remove_stale_temps(captions_dir, [s.id for s in mine])
+    force = cfg.generation.force
+    pending = [s for s in mine if force or not records.is_done(records.caption_path(captions_dir, s.id))]
+    header = {
+        "checkpoint": info.path, "model_type": info.model_type,
+        "dataset": {"name": cfg.dataset.name, "kind": cfg.dataset.kind, "root": str(cfg.dataset.root),
+                    "split": cfg.generation.split},
+        "generation": generation_settings(cfg),
+        "dataset_skipped": dataset_skips,
+    }
+    report = _ShardReport(captions_dir, shard, assigned=len(mine), skipped_existing=len(mine) - len(pending))
+    report.save()
+    log.info("rank %d/%d: %d items assigned, %d already done, %d to generate",
+             shard.rank, shard.world_size, len(mine), len(mine) - len(pending), len(pending))
+    try:
+        if pending:
+            _generate_all(cfg, info, pending, captions_dir, root, report, header)
+        report.data["status"] = "ok"
+    except BaseException as exc:
+        report.data.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        report.save()
+        index = _update_index(captions_dir, ids, header, shard.world_size)
+    return {"captions_dir": str(captions_dir), **index["counts"]}
+
+
+def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
+                  report: _ShardReport, header: Dict[str, Any]) -> None:
+    from cosmos_exp.infer.engine_hf import make_engine
+
+    g = cfg.generation
+    strict = bool(cfg.dataset.strict)
+    engine = make_engine(g.engine, info.path, g, cfg.dataset.vision, dtype=cfg.model.dtype,
+                         attn_implementation=cfg.model.attn_implementation,
+                         model_max_length=cfg.model.model_max_length)
+    settings = {**header["generation"], **engine.settings()}
+    header["generation"] = settings
+
+    def fail(sample: Any, reason: str) -> None:
+        log.warning("item %s (%s) failed: %s", sample.id, sample.video, reason)
+        report.data["failed"][sample.id] = f"{sample.video}: {reason}"
+
+    for start in range(0, len(pending), g.batch_size):
+        batch = pending[start : start + g.batch_size]
+        ready: List[Tuple[Any, Any]] = []
+        for sample in batch:
+            try:
+                ready.append((sample, engine.prepare(sample.conversation)))
+            except Exception as exc:  # a bad video or an over-long item: skip it, keep the batch
+                if strict:
+                    raise RuntimeError(f"item {sample.id} ({sample.video}): {exc}") from exc
+                fail(sample, f"{type(exc).__name__}: {exc}")
+        if not ready:
+            continue
+        t0 = time.perf_counter()
+        outputs = _generate_batch(engine, ready, strict, fail)
+        report.data["generate_seconds"] += time.perf_counter() - t0
+        for (sample, _), out in zip(ready, outputs):
+            if out is None:
+                continue
+            _write_output(cfg, info, sample, out, settings, captions_dir, root, report)
+        report.save()
+
+
+def _generate_batch(engine: Any, ready: List[Tuple[Any, Any]], strict: bool, fail: Any) -> List[Any]:
+    """One batched call; if it raises (say out of memory), each item alone, so one bad item costs only itself."""
+    try:
+        return engine.generate([f for _, f in ready], [s.id for s, _ in ready])
+    except Exception as exc:
+        if strict or len(ready) == 1:
+            if strict:
+                raise
+            fail(ready[0][0], f"generation failed: {type(exc).__name__}: {exc}")
+            return [None]
+        log.warning("batch of %d failed (%s); retrying its items one by one", len(ready), exc)
+    outputs = []
+    for sample, features in ready:
+        try:
+            outputs.append(engine.generate([features], [sample.id])[0])
+        except Exception as exc:
+            fail(sample, f"generation failed: {type(exc).__name__}: {exc}")
+            outputs.append(None)
+    return outputs
+
+
+def _write_output(cfg: DictConfig, info: CheckpointInfo, sample: Any, out: Any, settings: Dict[str, Any],
+                  captions_dir: Path, root: Path, report: _ShardReport) -> None:
+    if sample.task == "caption":
+        parsed, status = parse_answer(out.text)
+    else:  # mcq letters and free-form QA answers are read by the evaluator
+        parsed, status = None, NOT_APPLICABLE
+    record = records.build_record(
+        item_id=sample.id, task=sample.task, video=sample.video, raw_text=out.text, parsed=parsed,
+        parse_status=status, reference=sample.reference, question=records.question_text(sample.conversation),
+        prompt_hash_value=records.prompt_hash(sample.conversation), generation=settings,
+        checkpoint=info.path, model_type=info.model_type, num_generated_tokens=out.num_tokens,
+        meta=dict(sample.meta or {}),
+    )
+    if cfg.generation.cookbook_raw:  # written first: an item is done only once its record exists
+        records.write_text_atomic(root / RAW_DIR / f"{sample.id}.txt", out.text)
+    records.write_json_atomic(records.caption_path(captions_dir, sample.id), record)
+    report.data["generated"] += 1
+    report.data["generated_tokens"] += out.num_tokens
+    counts = report.data["parse_status"]
+    counts[status] = counts.get(status, 0) + 1
