@@ -45,8 +45,23 @@ def _one_of(key: str, value: object, allowed: tuple) -> None:
         raise ConfigError(key, f"{value!r} is not one of {', '.join(allowed)}")
 
 
+def _missing_keys(node: object, prefix: str = "") -> List[str]:
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(node))
+    else:
+        return [prefix] if node == "???" else []
+    found: List[str] = []
+    for key, value in items:
+        sep = "" if str(key).startswith("[") or not prefix else "."
+        found += _missing_keys(value, f"{prefix}{sep}{key}")
+    return found
+
+
 def check_missing(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    # OmegaConf.missing_keys resolves interpolations and trips over ${x} pointing at a missing x.
+    missing = _missing_keys(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         raise ConfigError(missing[0], "a required value is missing (???)",
                           "set it on the command line, e.g. " + " ".join(f"{k}=..." for k in missing))
@@ -219,8 +234,8 @@ def check_stage_inputs(cfg: DictConfig) -> None:
 
 
 RULES: List[Callable[[DictConfig], None]] = [
-    check_missing, check_choices, check_vision, check_dataset, check_parallelism,
-    check_train, check_model, check_generation, check_eval, check_stage_inputs,
+    check_missing, check_choices, check_model, check_vision, check_dataset, check_parallelism,
+    check_train, check_generation, check_eval, check_stage_inputs,
 ]
 
 

@@ -1,0 +1,55 @@
+"""Start-up time of `cosmos-exp --cfg job` and of a dry run, against a trivial Hydra app (baseline).
+
+Goal (issue 2): both under 2 s on a 2-core CPU machine. Run from the project root after stage=prepare:
+    .venv/bin/python bench/bench_startup.py
+"""
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPEATS = 5
+TRIVIAL_APP = '''
+import hydra
+from omegaconf import DictConfig
+@hydra.main(version_base="1.3", config_path=None)
+def app(cfg: DictConfig) -> None:
+    print("ok")
+app()
+'''
+
+
+def median_seconds(argv, cwd) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "trivial_app.py"
+        app.write_text(TRIVIAL_APP)
+        baseline = median_seconds([sys.executable, str(app), f"hydra.run.dir={tmp}/run"], root)
+        cfg_job = median_seconds([sys.executable, "-m", "cosmos_exp.run", "--cfg", "job"], root)
+        dry = {stage: median_seconds([sys.executable, "-m", "cosmos_exp.run", f"stage={stage}", "dry_run=true",
+                                      *( [f"captions={tmp}"] if stage == "judge" else [])], root)
+               for stage in ("prepare", "sft", "caption")}
+    lines = [f"trivial Hydra app (baseline): {baseline:.2f} s",
+             f"cosmos-exp --cfg job: {cfg_job:.2f} s ({cfg_job / baseline:.2f}x baseline; goal < 2 s)"]
+    lines += [f"cosmos-exp stage={s} dry_run=true: {t:.2f} s ({t / baseline:.2f}x baseline; goal < 2 s)"
+              for s, t in dry.items()]
+    print("\n".join(lines))
+    with open(root / "bench" / "RESULTS.md", "a") as f:
+        f.write(f"\n### bench_startup ({time.strftime('%Y-%m-%d')}, median of {REPEATS}, {sys.platform}, 2-core CPU)\n")
+        f.write("\n".join(f"- {line}" for line in lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
