@@ -1,0 +1,51 @@
+"""The 15-key caption schema and reading label files in the cookbook's format."""
+
+import json
+from pathlib import Path
+from typing import Dict, Tuple
+
+CAPTION_KEYS: Tuple[str, ...] = (
+    "weather",
+    "lighting",
+    "road_conditions",
+    "traffic_light",
+    "traffic_sign",
+    "additional_traffic_rules",
+    "road_type",
+    "junction_type",
+    "lane_type",
+    "additional_map_rules",
+    "interactive_expanded_metaaction",
+    "safety_analysis",
+    "driving_difficulty",
+    "rule_violation",
+    "interesting_scenario",
+)
+
+
+class LabelError(ValueError):
+    """A label file that cannot be used; the message names the file."""
+
+
+def read_label(path: Path) -> Dict:
+    """The 15 caption keys of a label file, in schema order; extra keys (critical_object, ...) dropped.
+
+    Values are kept exactly as stored (strings "True"/"False", nulls, lists, multi-line text).
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"{path}: not UTF-8 text ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise LabelError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise LabelError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    missing = [k for k in CAPTION_KEYS if k not in raw]
+    if missing:
+        raise LabelError(f"{path}: missing caption keys {missing}")
+    return {k: raw[k] for k in CAPTION_KEYS}
+
+
+def caption_target(label: Dict) -> str:
+    """The assistant's answer for the caption task: the 15-key object as JSON, non-ASCII kept."""
+    return json.dumps(label, ensure_ascii=False, indent=2)

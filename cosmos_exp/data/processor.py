@@ -1,0 +1,246 @@
+"""Our processor: the checkpoint's tokenizer + Qwen-VL video preprocessing in plain torch.
+
+It reads the checkpoint's own files, never guesses from the path:
+- `config.json`: `model_type` (qwen2_5_vl | qwen3_vl) picks the family; `vision_config` gives
+  patch_size, spatial_merge_size, temporal_patch_size;
+- `video_preprocessor_config.json` (else `preprocessor_config.json`): image_mean, image_std, rescale_factor;
+- the tokenizer files.
+
+Prompts are rendered in Qwen's chat format (the format of the official Qwen2.5-VL / Qwen3-VL templates
+for a system turn, one user turn with a video, and an optional assistant turn):
+
+    <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>{video}<|vision_end|>{text}<|im_end|>\n
+    <|im_start|>assistant\n{target}<|im_end|>\n
+
+where {video} is `<|video_pad|>` x (t*h*w / merge^2) for Qwen2.5-VL, and for Qwen3-VL, per temporal
+patch, `<{seconds:.1f} seconds><|vision_start|>` + pads + `<|vision_end|>` (the official expansion).
+Only the target and its `<|im_end|>` carry labels.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from cosmos_exp.data.conversation import split_conversation
+from cosmos_exp.data.preprocess import FAMILIES, VisionSpec, num_video_tokens, preprocess_frames
+from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
+from cosmos_exp.data.video import VideoError, open_video
+
+IGNORE_INDEX = -100
+PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json")
+# mm_token_type_ids values transformers uses: 0 text, 1 image, 2 video.
+VIDEO_TYPE_ID = 2
+IMAGE_TYPE_ID = 1
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_vision_spec(model_dir: Union[str, Path]) -> VisionSpec:
+    """Family, patch sizes and normalisation of the checkpoint at `model_dir`."""
+    d = Path(model_dir)
+    cfg_path = d / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"{cfg_path}: not found; is {d} a Hugging Face checkpoint directory?")
+    cfg = _read_json(cfg_path)
+    family = cfg.get("model_type")
+    if family not in FAMILIES:
+        raise ValueError(f"{cfg_path}: model_type {family!r} is not one of {FAMILIES}")
+    vcfg = cfg.get("vision_config") or {}
+    proc = {}
+    for name in reversed(PROCESSOR_FILES):  # the video processor's file wins
+        if (d / name).is_file():
+            proc = _read_json(d / name)
+            break
+    default_mean = (0.48145466, 0.4578275, 0.40821073) if family == "qwen2_5_vl" else (0.5, 0.5, 0.5)
+    default_std = (0.26862954, 0.26130258, 0.27577711) if family == "qwen2_5_vl" else (0.5, 0.5, 0.5)
+    return VisionSpec(
+        family=family,
+        patch_size=int(vcfg.get("patch_size", proc.get("patch_size", 14 if family == "qwen2_5_vl" else 16))),
+        temporal_patch_size=int(vcfg.get("temporal_patch_size", proc.get("temporal_patch_size", 2))),
+        merge_size=int(vcfg.get("spatial_merge_size", proc.get("merge_size", 2))),
+        image_mean=tuple(float(v) for v in proc.get("image_mean", default_mean)),
+        image_std=tuple(float(v) for v in proc.get("image_std", default_std)),
+        rescale_factor=float(proc.get("rescale_factor", 1 / 255)),
+    )
+
+
+class Processor:
+    """Tokenizer + video preprocessing for one checkpoint; picklable, so loader workers can use it."""
+
+    def __init__(self, tokenizer, spec: VisionSpec, processor_files: Dict[str, dict], model_max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.processor_files = processor_files
+        self.model_max_length = int(model_max_length)
+        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
+               ("<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")}
+        unk = tokenizer.unk_token_id
+        missing = [t for t, i in ids.items() if i is None or (unk is not None and i == unk)]
+        if missing:
+            raise ValueError(f"tokenizer lacks Qwen's special tokens {missing}")
+        self.im_end_id = ids["<|im_end|>"]
+        self.vision_start_id = ids["<|vision_start|>"]
+        self.vision_end_id = ids["<|vision_end|>"]
+        self.video_pad_id = ids["<|video_pad|>"]
+        self.image_pad_id = ids["<|image_pad|>"]
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else tokenizer.convert_tokens_to_ids("<|endoftext|>")
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @classmethod
+    def from_pretrained(cls, model_dir: Union[str, Path], model_max_length: Optional[int] = None) -> "Processor":
+        from transformers import AutoTokenizer
+
+        d = Path(model_dir)
+        spec = load_vision_spec(d)
+        tokenizer = AutoTokenizer.from_pretrained(os.fspath(d))
+        files = {name: _read_json(d / name) for name in PROCESSOR_FILES if (d / name).is_file()}
+        if model_max_length is None:
+            model_max_length = tokenizer.model_max_length if tokenizer.model_max_length < 10**7 else 4096
+        return cls(tokenizer, spec, files, model_max_length)
+
+    def save_pretrained(self, out_dir: Union[str, Path]) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(os.fspath(out))
+        for name, content in self.processor_files.items():
+            _atomic_write_text(out / name, json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+    # -- video ---------------------------------------------------------------------------------
+
+    def encode_video(self, path: str, vision) -> dict:
+        """Decode, sample and preprocess one clip; VideoError names the file on any problem."""
+        with open_video(path, vision.backend) as reader:
+            try:
+                indices, _ = sample_frames(reader.num_frames, reader.fps, vision, self.spec.temporal_patch_size)
+            except FrameSamplingError as exc:
+                raise VideoError(f"{path}: {exc}") from None
+            frames = reader.get_frames(indices)
+            total, fps = reader.num_frames, reader.fps
+        try:
+            pixels, grid = preprocess_frames(frames, self.spec, vision)
+        except ValueError as exc:
+            raise VideoError(f"{path}: {exc}") from None
+        return {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": indices,
+                "video_fps": fps, "num_frames": total}
+
+    def video_token_ids(self, grid_thw, indices: List[int], video_fps: float) -> List[int]:
+        """Token ids that stand for one clip between the template's <|vision_start|> and <|vision_end|>."""
+        merge = self.spec.merge_size
+        if self.family == "qwen2_5_vl":
+            return [self.video_pad_id] * num_video_tokens(grid_thw, merge)
+        t, h, w = (int(v) for v in grid_thw)
+        per_frame = h * w // (merge * merge)
+        stamps = temporal_patch_timestamps(indices, video_fps, self.spec.temporal_patch_size)
+        ids: List[int] = []
+        for i in range(t):
+            ids += self._text_ids(f"<{stamps[i]:.1f} seconds>")
+            ids += [self.vision_start_id] + [self.video_pad_id] * per_frame + [self.vision_end_id]
+        return ids
+
+    # -- text ----------------------------------------------------------------------------------
+
+    def _text_ids(self, text: str) -> List[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def encode(self, conversation: List[dict], vision, add_generation_prompt: bool = False) -> dict:
+        """Tensors for one sample (see the module docstring for the layout)."""
+        import torch
+
+        system, user_text, video, target = split_conversation(conversation)
+        path = video["video"]
+        v = self.encode_video(path, vision)
+        grid = v["video_grid_thw"][0].tolist()
+        video_ids = self.video_token_ids(grid, v["indices"], v["video_fps"])
+
+        prompt = self._text_ids(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>")
+        prompt += video_ids
+        prompt += self._text_ids(f"<|vision_end|>{user_text}<|im_end|>\n")
+        if add_generation_prompt or target is not None:
+            prompt += self._text_ids("<|im_start|>assistant\n")
+        answer: List[int] = []
+        if target is not None and not add_generation_prompt:
+            answer = self._text_ids(target) + [self.im_end_id]
+        tail = self._text_ids("\n") if answer else []
+
+        n_vision = sum(1 for i in video_ids if i == self.video_pad_id)
+        limit = self.model_max_length
+        if len(prompt) > limit:
+            t, h, w = grid
+            raise ValueError(
+                f"sample {path}: prompt needs {len(prompt)} tokens, {n_vision} of them vision tokens "
+                f"({len(v['indices'])} frames -> grid {t}x{h}x{w}), over model_max_length={limit}; "
+                "use fewer frames (dataset.vision.nframes / fps) or fewer pixels "
+                "(dataset.vision.max_pixels / total_pixels)"
+            )
+        if len(prompt) + len(answer) > limit:
+            raise ValueError(
+                f"sample {path}: prompt ({len(prompt)} tokens, {n_vision} vision) + answer ({len(answer)} tokens) "
+                f"exceed model_max_length={limit}; use fewer frames or fewer pixels, or a shorter target"
+            )
+        ids = prompt + answer + tail
+        ids = ids[:limit]
+        input_ids = torch.tensor(ids, dtype=torch.long)
+        mm = torch.zeros_like(input_ids)
+        mm[input_ids == self.video_pad_id] = VIDEO_TYPE_ID
+        mm[input_ids == self.image_pad_id] = IMAGE_TYPE_ID
+        out = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "mm_token_type_ids": mm,
+            "pixel_values_videos": v["pixel_values_videos"],
+            "video_grid_thw": v["video_grid_thw"],
+        }
+        if not add_generation_prompt:
+            labels = torch.full_like(input_ids, IGNORE_INDEX)
+            labels[len(prompt): len(prompt) + len(answer)] = torch.tensor(answer[: max(0, limit - len(prompt))])
+            out["labels"] = labels
+        if self.family == "qwen2_5_vl":
+            # seconds per temporal patch, for Qwen2.5-VL's time positions (as its official processor gives)
+            fps = sampled_fps(len(v["indices"]), v["num_frames"], v["video_fps"])
+            out["second_per_grid_ts"] = torch.tensor([self.spec.temporal_patch_size / fps], dtype=torch.float32)
+        return out
+
+    # -- batching ------------------------------------------------------------------------------
+
+    def collate(self, features: List[dict], padding_side: str = "right") -> dict:
+        """Pad the text tensors, concatenate the vision tensors; ready for model(**batch)."""
+        import torch
+
+        if not features:
+            raise ValueError("collate needs at least one feature")
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        longest = max(int(f["input_ids"].shape[0]) for f in features)
+        pad_values = {"input_ids": self.pad_id, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
+        batch: Dict[str, "torch.Tensor"] = {}
+        for key, value in pad_values.items():
+            if key not in features[0]:
+                continue
+            rows = []
+            for f in features:
+                x = f[key]
+                pad = torch.full((longest - x.shape[0],), value, dtype=x.dtype)
+                rows.append(torch.cat([x, pad]) if padding_side == "right" else torch.cat([pad, x]))
+            batch[key] = torch.stack(rows)
+        for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
+            if key in features[0]:
+                batch[key] = torch.cat([f[key] for f in features], dim=0)
+        return batch

@@ -1,0 +1,140 @@
+"""Video readers behind one interface: decord (default) or PyAV, chosen by `vision.backend`.
+
+    with open_video(path, backend="decord") as reader:
+        frames = reader.get_frames([0, 4, 8])   # uint8 [T, H, W, 3]
+
+Readers are always closed when the block ends (decord leaks memory when readers pile up).
+Every failure (missing, zero-byte, corrupt, too short) is a `VideoError` naming the file.
+"""
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator, List, Sequence, Union
+
+import numpy as np
+
+BACKENDS = ("decord", "pyav")
+
+
+class VideoError(Exception):
+    """A video that cannot be used; the message always names the file."""
+
+
+def check_video_file(path: Union[str, Path]) -> None:
+    """Cheap checks before any decoder touches the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise VideoError(f"{p}: video file not found")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p}: video file is empty (0 bytes)")
+
+
+class _DecordReader:
+    def __init__(self, path: str) -> None:
+        import decord
+
+        self.path = path
+        try:
+            self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        except Exception as exc:  # decord raises its own DECORDError / RuntimeError
+            raise VideoError(f"{path}: cannot open video with decord ({exc})") from None
+        self.num_frames = len(self._vr)
+        self.fps = float(self._vr.get_avg_fps())
+        if self.num_frames <= 0:
+            raise VideoError(f"{path}: video has no frames")
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        _check_indices(self.path, indices, self.num_frames)
+        try:
+            return self._vr.get_batch(list(indices)).asnumpy()
+        except Exception as exc:
+            raise VideoError(f"{self.path}: decoding failed ({exc})") from None
+
+    def close(self) -> None:
+        self._vr = None
+
+
+class _PyAVReader:
+    """Sequential decode of the first video stream; frames are kept only if requested."""
+
+    def __init__(self, path: str) -> None:
+        import av
+
+        self.path = path
+        try:
+            self._container = av.open(path)
+        except Exception as exc:
+            raise VideoError(f"{path}: cannot open video with PyAV ({exc})") from None
+        streams = self._container.streams.video
+        if not streams:
+            self._container.close()
+            raise VideoError(f"{path}: no video stream")
+        stream = streams[0]
+        self.fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        # stream.frames comes from the container header; some muxers leave it 0, then count by decoding.
+        self.num_frames = int(stream.frames or 0)
+        if self.num_frames <= 0:
+            self.num_frames = sum(1 for _ in self._decode())
+        if self.num_frames <= 0:
+            self.close()
+            raise VideoError(f"{path}: video has no frames")
+
+    def _decode(self) -> Iterator:
+        self._container.seek(0)
+        try:
+            yield from self._container.decode(video=0)
+        except Exception as exc:
+            raise VideoError(f"{self.path}: decoding failed ({exc})") from None
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        _check_indices(self.path, indices, self.num_frames)
+        wanted = sorted(set(int(i) for i in indices))
+        out = {}
+        pos = 0
+        last = wanted[-1]
+        for i, frame in enumerate(self._decode()):
+            if i == wanted[pos]:
+                out[i] = frame.to_ndarray(format="rgb24")
+                pos += 1
+                if pos == len(wanted):
+                    break
+            if i >= last:
+                break
+        if len(out) != len(wanted):
+            raise VideoError(
+                f"{self.path}: decoded {len(out)} of {len(wanted)} requested frames "
+                f"(header says {self.num_frames} frames; file truncated?)"
+            )
+        return np.stack([out[int(i)] for i in indices])
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> None:
+    if len(indices) == 0:
+        raise VideoError(f"{path}: no frames requested")
+    bad = [int(i) for i in indices if not 0 <= int(i) < num_frames]
+    if bad:
+        raise VideoError(f"{path}: frame indices {bad[:5]} outside the video's {num_frames} frames")
+
+
+@contextlib.contextmanager
+def open_video(path: Union[str, Path], backend: str = "decord") -> Iterator[Union[_DecordReader, _PyAVReader]]:
+    """Open `path` with the chosen backend; the reader is closed when the block ends."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+    check_video_file(path)
+    reader = _DecordReader(os.fspath(path)) if backend == "decord" else _PyAVReader(os.fspath(path))
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def read_frames(path: Union[str, Path], indices: List[int], backend: str = "decord") -> np.ndarray:
+    with open_video(path, backend) as reader:
+        return reader.get_frames(indices)
