@@ -32,7 +32,7 @@ class HFEngine:
     name = "transformers"
 
     def __init__(self, model_dir: str, generation: Any, vision: Any, dtype: str = "auto",
-                 attn_implementation: str = "sdpa") -> None:
+                 attn_implementation: str = "sdpa", model_max_length: Optional[int] = None) -> None:
         import torch
 
         from cosmos_exp.data.processor import Processor
@@ -41,7 +41,7 @@ class HFEngine:
         self.device = resolve_device(generation.device)
         self.gen = generation
         self.vision = vision
-        self.processor = Processor.from_pretrained(model_dir)
+        self.processor = Processor.from_pretrained(model_dir, model_max_length=model_max_length)
         self.model = load_model(model_dir, dtype=dtype, device=self.device, attn_implementation=attn_implementation)
         self.model.eval()
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
@@ -107,4 +107,5 @@ def make_engine(name: str, model_dir: str, generation: Any, vision: Any, dtype: 
         from cosmos_exp.infer.engine_vllm import VLLMEngine
 
         return VLLMEngine(model_dir, generation, vision, dtype=dtype, model_max_length=model_max_length)
-    return HFEngine(model_dir, generation, vision, dtype=dtype, attn_implementation=attn_implementation)
+    return HFEngine(model_dir, generation, vision, dtype=dtype, attn_implementation=attn_implementation,
+                    model_max_length=model_max_length)

@@ -27,7 +27,7 @@ class VLLMEngine:
 
         self.gen = generation
         self.vision = vision
-        self.processor = Processor.from_pretrained(model_dir)  # tokenizer + chat template only
+        self.processor = Processor.from_pretrained(model_dir, model_max_length)  # tokenizer + chat template
         self._vllm = vllm
         self.llm = vllm.LLM(
             model=model_dir,
@@ -49,7 +49,7 @@ class VLLMEngine:
         video = _video_part(conversation)
         with open_video(video["video"], backend=self.vision.backend) as reader:
             indices, _ = sample_frames(reader.num_frames, reader.fps, self.vision,
-                                       temporal_patch_size=getattr(self.processor, "temporal_patch_size", 2))
+                                       temporal_patch_size=self.processor.spec.temporal_patch_size)
             frames = reader.get_frames(indices)
         prompt = self.processor.tokenizer.apply_chat_template(conversation, tokenize=False,
                                                               add_generation_prompt=True)

@@ -1,0 +1,149 @@
+"""Caption throughput: videos/s batched (left-padded, several videos per generate) vs batch size 1
+(the cookbook's way), same random-initialised model, same videos, same run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_caption.py                      # tiny model, CPU
+    python bench/bench_caption.py --preset real --family qwen2_5_vl --videos 64 --batch-size 16   # GPU
+
+The whole per-item path is timed (decode + preprocessing + generate + decode of text); both modes run
+once untimed first. Greedy decoding, so both modes produce the same texts (checked) and do the same work
+apart from padding. Appends one line to bench/RESULTS.md under its own section.
+"""
+
+import argparse
+import datetime
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import List
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECTION = "## caption inference (bench/bench_caption.py)"
+
+# Random-initialised shapes: "tiny" is the CI model; "real" is roughly Qwen2.5-VL-7B / Qwen3-VL-8B.
+PRESETS = {
+    "tiny": dict(),
+    "small": dict(hidden_size=512, num_layers=4, num_heads=8, num_kv_heads=4, intermediate_size=1408,
+                  vision_depth=2, vision_hidden_size=256, vision_num_heads=4),
+    "real": dict(hidden_size=3584, num_layers=28, num_heads=28, num_kv_heads=4, intermediate_size=18944,
+                 vision_depth=32, vision_hidden_size=1280, vision_num_heads=16),
+}
+
+
+def write_video(path: Path, frames: int, width: int, height: int, seed: int) -> None:
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        for i in range(frames):
+            frame = np.roll(base, i * 3, axis=1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def run_mode(engine, conversations: List[list], ids: List[str], batch_size: int):
+    texts, tokens = [], 0
+    start = time.perf_counter()
+    for i in range(0, len(conversations), batch_size):
+        features = [engine.prepare(c) for c in conversations[i : i + batch_size]]
+        outs = engine.generate(features, ids[i : i + batch_size])
+        texts += [o.text for o in outs]
+        tokens += sum(o.num_tokens for o in outs)
+    if engine.device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, texts, tokens
+
+
+def append_result(line: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    lines = text.rstrip("\n").split("\n")
+    if SECTION not in lines:
+        lines += ["", SECTION, ""]
+    start = lines.index(SECTION)
+    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+    while end > start + 1 and lines[end - 1] == "":
+        end -= 1
+    lines.insert(end, line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
+    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    ap.add_argument("--videos", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--nframes", type=int, default=8)
+    ap.add_argument("--width", type=int, default=160)
+    ap.add_argument("--height", type=int, default=96)
+    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    args = ap.parse_args()
+
+    from cosmos_exp.config.data import VisionConfig
+    from cosmos_exp.config.model import TinyModelConfig
+    from cosmos_exp.data.conversation import build_conversation
+    from cosmos_exp.infer.engine_hf import HFEngine
+    from cosmos_exp.models.tiny import build_tiny_model
+
+    vision = VisionConfig(nframes=args.nframes, min_frames=2, max_pixels=args.width * args.height)
+    gen = SimpleNamespace(device=args.device, max_new_tokens=args.max_new_tokens, do_sample=False,
+                          temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=0)
+    with tempfile.TemporaryDirectory(prefix="bench_caption_") as tmp:
+        tmp = Path(tmp)
+        model_dir = build_tiny_model(args.family, tmp / "model", TinyModelConfig(**PRESETS[args.preset]))
+        conversations, ids = [], []
+        for i in range(args.videos):
+            video = tmp / f"clip_{i:03d}.mp4"
+            write_video(video, frames=max(16, args.nframes), width=args.width, height=args.height, seed=i)
+            # Prompts of different lengths, so left padding is exercised as in a real eval set.
+            question = "Describe the driving scene as JSON." + " Mention the lane." * (i % 4)
+            conversations.append(build_conversation("You are a careful driving analyst.", question, str(video),
+                                                    vision, None))
+            ids.append(f"clip_{i:03d}")
+        engine = HFEngine(str(model_dir), gen, vision, dtype=args.dtype, model_max_length=32768)
+        n_params = sum(p.numel() for p in engine.model.parameters())
+        warm = min(len(conversations), args.batch_size)
+        run_mode(engine, conversations[:warm], ids[:warm], 1)
+        run_mode(engine, conversations[:warm], ids[:warm], args.batch_size)
+        t_single, texts_single, tok_single = run_mode(engine, conversations, ids, 1)
+        t_batch, texts_batch, tok_batch = run_mode(engine, conversations, ids, args.batch_size)
+
+    same = sum(a == b for a, b in zip(texts_single, texts_batch))
+    v_single, v_batch = args.videos / t_single, args.videos / t_batch
+    ratio = v_batch / v_single
+    device = engine.device
+    if device.startswith("cuda"):
+        import torch
+
+        device = torch.cuda.get_device_name(0)
+    print(f"model {args.family} preset={args.preset} ({n_params / 1e6:.1f} M params, {engine.dtype}) on {device}")
+    print(f"batch size 1      : {v_single:8.3f} videos/s ({tok_single / t_single:8.1f} new tokens/s)")
+    print(f"batch size {args.batch_size:<6d} : {v_batch:8.3f} videos/s ({tok_batch / t_batch:8.1f} new tokens/s)")
+    print(f"ratio batched / batch-1: {ratio:.2f}x; identical texts {same}/{args.videos}")
+    line = (f"- {datetime.date.today()} {args.family} {args.preset} ({n_params / 1e6:.1f} M, {engine.dtype}) "
+            f"on {device} ({platform.node()}): {args.videos} videos x {args.nframes} frames "
+            f"{args.width}x{args.height}, max_new_tokens={args.max_new_tokens}: batch 1 {v_single:.3f} videos/s, "
+            f"batch {args.batch_size} {v_batch:.3f} videos/s, ratio {ratio:.2f}x, identical texts {same}/{args.videos}")
+    if not args.no_record:
+        append_result(line)
+
+
+if __name__ == "__main__":
+    main()
