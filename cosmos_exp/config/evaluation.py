@@ -16,13 +16,19 @@ class JudgeConfig:
     timeout_s: float = 60.0
     concurrency: int = 16
     max_retries: int = 6
+    # Empty or score-less answers are asked again this many times, then recorded as failed.
+    max_parse_retries: int = 1
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_cost_usd: Optional[float] = None
     # Prices per million tokens, for the cost estimate.
     price_input_per_mtok: float = 0.4
     price_output_per_mtok: float = 1.6
+    # Expected answer length, for the dry-run cost estimate (the budget check reserves max_tokens).
+    est_output_tokens: int = 150
+    # A name under cosmos_exp/evaluate/rubrics/ or a path to a rubric file; its hash is part of the cache key.
     rubric: str = "similarity_v1"
+    lingoqa_rubric: str = "lingoqa_v1"
     cache_path: str = "${paths.cache_dir}/judge_cache.sqlite"
 
 
@@ -33,6 +39,10 @@ class EvalConfig:
     metrics: List[str] = field(default_factory=lambda: ["local", "bleu"])
     # Which text BLEU compares against: a caption key (e.g. safety_analysis) or "full_label".
     bleu_reference: str = "safety_analysis"
+    # Caption keys to score; None: every key of the rubric (the 15 caption keys).
+    caption_keys: Optional[List[str]] = None
+    # Fail on the first unreadable caption file instead of skipping and reporting it.
+    strict: bool = False
     bootstrap_samples: int = 2000
     confidence: float = 0.95
     seed: int = 0

@@ -1,0 +1,235 @@
+"""The bounded, retrying, budgeted LLM judge client (openai's AsyncOpenAI against any compatible server).
+
+Each distinct call (by cache key) is made at most once per run; every call ends `scored` or `failed`
+with the reason, never dropped. Retries: 429 (honouring Retry-After), 5xx, timeouts, connection errors,
+malformed bodies, with capped exponential backoff and jitter; empty or unparseable answers are retried
+`max_parse_retries` times. `max_cost_usd` is checked before every request, counting what is in flight at
+its upper-bound estimate, so the budget stops new requests instead of being overrun by them.
+"""
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from cosmos_exp.evaluate.cache import JudgeCache
+from cosmos_exp.evaluate.rubric import Rubric
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JudgeCall:
+    key: str  # cache key
+    messages: List[Dict[str, str]]
+    rubric: Rubric
+
+
+@dataclass
+class JudgeOutcome:
+    status: str  # scored | failed
+    score: Optional[int] = None
+    text: Optional[str] = None
+    cached: bool = False
+    attempts: int = 0
+    error: Optional[str] = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Usage:
+    requests: int = 0  # HTTP requests sent, retries included
+    calls: int = 0  # distinct judgements needed after the cache
+    cache_hits: int = 0
+    scored: int = 0
+    failed: int = 0
+    retries: int = 0
+    budget_stopped: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+    errors: Dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_tokens(messages: List[Dict[str, str]]) -> int:
+    """Rough prompt size (about 4 characters a token, plus per-message overhead) for cost estimates."""
+    return sum(len(m["content"]) for m in messages) // 4 + 8 * len(messages)
+
+
+def cost_usd(input_tokens: int, output_tokens: int, jcfg: Any) -> float:
+    return input_tokens * jcfg.price_input_per_mtok / 1e6 + output_tokens * jcfg.price_output_per_mtok / 1e6
+
+
+class Budget:
+    """Spent plus reserved (in flight, at an upper-bound estimate) never passes max_cost_usd."""
+
+    def __init__(self, max_cost_usd: Optional[float]) -> None:
+        self.max = max_cost_usd
+        self.spent = 0.0
+        self.reserved = 0.0
+
+    def reserve(self, amount: float) -> bool:
+        if self.max is not None and self.spent + self.reserved + amount > self.max:
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: float, actual: float) -> None:
+        self.reserved -= reserved
+        self.spent += actual
+
+
+def retry_after_s(headers: Any) -> Optional[float]:
+    """Seconds the server asked us to wait: retry-after-ms, retry-after as seconds or as an HTTP date."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def backoff_s(attempt: int, jcfg: Any, rng: random.Random) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, so retries spread out."""
+    cap = min(jcfg.backoff_max_s, jcfg.backoff_base_s * (2 ** (attempt - 1)))
+    return cap / 2 + rng.uniform(0, cap / 2)
+
+
+def judge_calls(calls: List[JudgeCall], jcfg: Any, api_key: str, cache: JudgeCache,
+                on_done: Optional[Callable[[str, JudgeOutcome], None]] = None) -> tuple:
+    """Run every call (cache first); returns ({cache key: JudgeOutcome}, Usage)."""
+    return asyncio.run(_judge_calls(calls, jcfg, api_key, cache, on_done))
+
+
+async def _judge_calls(calls, jcfg, api_key, cache, on_done):
+    import openai  # heavy: only when calls are really made
+
+    t0 = time.perf_counter()
+    unique: Dict[str, JudgeCall] = {}
+    for c in calls:
+        unique.setdefault(c.key, c)
+    usage = Usage()
+    outcomes: Dict[str, JudgeOutcome] = {}
+    for k, hit in cache.get_many(unique).items():
+        outcomes[k] = JudgeOutcome("scored", score=hit["score"], text=hit["text"], cached=True)
+        usage.cache_hits += 1
+    todo = [c for k, c in unique.items() if k not in outcomes]
+    usage.calls = len(todo)
+    if todo:
+        client = openai.AsyncOpenAI(base_url=jcfg.base_url, api_key=api_key, timeout=jcfg.timeout_s, max_retries=0)
+        sem = asyncio.Semaphore(max(1, int(jcfg.concurrency)))
+        budget = Budget(jcfg.max_cost_usd)
+        rng = random.Random(jcfg.seed)
+        try:
+            async def one(call: JudgeCall) -> None:
+                out = await _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng)
+                outcomes[call.key] = out
+                if out.status == "scored":
+                    usage.scored += 1
+                else:
+                    usage.failed += 1
+                done = usage.scored + usage.failed
+                if done % 200 == 0 or done == len(todo):
+                    log.info("judge: %d/%d calls done (%d failed, $%.4f)", done, len(todo), usage.failed, budget.spent)
+                if on_done is not None:
+                    on_done(call.key, out)
+
+            await asyncio.gather(*(one(c) for c in todo))
+        finally:
+            await client.close()
+            cache.flush()
+        usage.cost_usd = budget.spent
+    usage.wall_s = time.perf_counter() - t0
+    return outcomes, usage
+
+
+async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) -> JudgeOutcome:
+    out = JudgeOutcome("failed")
+    parse_failures = 0
+    reserve = cost_usd(estimate_tokens(call.messages) * 4 // 3 + 16, jcfg.max_tokens, jcfg)
+    kwargs: Dict[str, Any] = {"model": jcfg.model, "messages": call.messages, "temperature": jcfg.temperature,
+                              "max_tokens": jcfg.max_tokens}
+    if jcfg.seed is not None:
+        kwargs["seed"] = jcfg.seed
+    while True:
+        delay = None
+        async with sem:
+            if not budget.reserve(reserve):
+                usage.budget_stopped += 1
+                out.error = f"max_cost_usd={jcfg.max_cost_usd} reached; request not sent"
+                return out
+            out.attempts += 1
+            usage.requests += 1
+            actual = 0.0
+            try:
+                resp = await client.chat.completions.create(**kwargs)
+                tin = int(getattr(resp.usage, "prompt_tokens", 0) or 0) if resp.usage else 0
+                tout = int(getattr(resp.usage, "completion_tokens", 0) or 0) if resp.usage else 0
+                actual = cost_usd(tin, tout, jcfg)
+                out.input_tokens += tin
+                out.output_tokens += tout
+                usage.input_tokens += tin
+                usage.output_tokens += tout
+                text = resp.choices[0].message.content if resp.choices else None
+                score = call.rubric.parse_score(text)
+                if score is not None:
+                    out.status, out.score, out.text, out.error = "scored", score, text, None
+                    cache.put(call.key, jcfg.model, call.rubric.version, score, text, tin, tout)
+                    return out
+                parse_failures += 1
+                out.text = text
+                out.error = "empty judge answer" if not text else "no <score> tag on the rubric's scale in the judge answer"
+                _count(usage, "unparseable")
+                if parse_failures > jcfg.max_parse_retries:
+                    return out
+                delay = 0.0
+            except openai.APITimeoutError:
+                out.error = f"timeout after {jcfg.timeout_s}s"
+                _count(usage, "timeout")
+            except openai.APIConnectionError as e:
+                out.error = f"connection error: {e}"
+                _count(usage, "connection")
+            except openai.APIStatusError as e:
+                out.error = f"HTTP {e.status_code}: {str(e)[:200]}"
+                _count(usage, str(e.status_code))
+                if e.status_code == 429 or e.status_code >= 500 or e.status_code in (408, 409):
+                    delay = retry_after_s(e.response.headers)
+                else:
+                    return out  # 400/401/403/404: retrying cannot help
+            except (openai.APIError, ValueError, KeyError, AttributeError, IndexError, TypeError) as e:
+                out.error = f"malformed response: {type(e).__name__}: {str(e)[:200]}"
+                _count(usage, "malformed")
+            finally:
+                budget.settle(reserve, actual)
+        if out.attempts > jcfg.max_retries:
+            out.error = f"gave up after {out.attempts} attempts: {out.error}"
+            return out
+        usage.retries += 1
+        if delay is None:
+            delay = backoff_s(out.attempts, jcfg, rng)
+        elif delay > 0:
+            delay = min(delay, jcfg.backoff_max_s) + rng.uniform(0, min(1.0, 0.1 * delay))
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _count(usage: Usage, what: str) -> None:
+    usage.errors[what] = usage.errors.get(what, 0) + 1

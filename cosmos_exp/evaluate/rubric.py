@@ -1,0 +1,93 @@
+"""Judge rubrics: versioned prompt files under rubrics/, their hash, and the score-tag parser.
+
+A rubric file has sections started by `== name ==` lines: `meta` (score_min / score_max), `system`,
+`user` (a str.format template) and, for caption rubrics, `keys` (one `key: what it records` per line).
+The sha256 of the whole file goes into every cache key, so editing a rubric never reuses old scores.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+RUBRIC_DIR = Path(__file__).parent / "rubrics"
+_SECTION = re.compile(r"^== *([a-z_]+) *== *$", re.MULTILINE)
+_SCORE_TAG = re.compile(r"<score>\s*(-?\d+(?:\.\d+)?)\s*</score>", re.IGNORECASE)
+
+
+@dataclass
+class Rubric:
+    name: str
+    path: Path
+    sha256: str
+    system: str
+    user: str
+    score_min: int
+    score_max: int
+    keys: Dict[str, str] = field(default_factory=dict)  # caption key -> what it records
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}@{self.sha256[:12]}"
+
+    def messages(self, **fields: str) -> List[Dict[str, str]]:
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user.format(**fields)}]
+
+    def parse_score(self, text: Optional[str]) -> Optional[int]:
+        """The score in the last <score>N</score> tag, or None if there is none or it is off the scale."""
+        if not text:
+            return None
+        found = _SCORE_TAG.findall(text)
+        if not found:
+            return None
+        value = float(found[-1])
+        if value != int(value) or not self.score_min <= value <= self.score_max:
+            return None
+        return int(value)
+
+
+def rubric_path(name_or_path: str) -> Path:
+    """A bare name means rubrics/<name>.txt in this package; anything with a suffix is a file path."""
+    p = Path(name_or_path)
+    if p.suffix:
+        return p
+    return RUBRIC_DIR / f"{name_or_path}.txt"
+
+
+def load_rubric(name_or_path: Union[str, Path]) -> Rubric:
+    path = rubric_path(str(name_or_path))
+    if not path.is_file():
+        available = sorted(p.stem for p in RUBRIC_DIR.glob("*.txt"))
+        raise FileNotFoundError(f"rubric {str(name_or_path)!r} not found at {path} (available: {available})")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8")
+    sections: Dict[str, str] = {}
+    marks = list(_SECTION.finditer(text))
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        sections[m.group(1)] = text[m.end():end].strip("\n")
+    for required in ("meta", "system", "user"):
+        if required not in sections:
+            raise ValueError(f"rubric {path}: missing section '== {required} =='")
+    meta = _parse_pairs(sections["meta"])
+    keys = _parse_pairs(sections.get("keys", ""))
+    return Rubric(
+        name=path.stem,
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        system=sections["system"].strip(),
+        user=sections["user"].strip(),
+        score_min=int(meta.get("score_min", 1)),
+        score_max=int(meta.get("score_max", 5)),
+        keys=keys,
+    )
+
+
+def _parse_pairs(body: str) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for line in body.splitlines():
+        if line.strip() and ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
