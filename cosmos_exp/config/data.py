@@ -64,4 +64,9 @@ class DatasetConfig:
     vision: VisionConfig = field(default_factory=VisionConfig)
     synthetic: Optional[SyntheticConfig] = None
     blend: List[BlendComponent] = field(default_factory=list)
+    # blend only: seed of the weighted draws, and draws per epoch (None = all items of all components).
+    blend_seed: int = 0
+    blend_length: Optional[int] = None
+    # Open every video while building the dataset (catches corrupt and too-short clips before training).
+    probe_videos: bool = True
     num_workers: int = 2

@@ -1,0 +1,282 @@
+"""Datasets that turn files on disk into conversations.
+
+Kinds (dataset.kind):
+- caption: the cookbook layout `<root>/<split>/<video_dir>/<id><camera_suffix><video_ext>` +
+  `<root>/<split>/<meta_dir>/<id><label_suffix>`; target = the 15-key caption JSON.
+- blend: several caption datasets (dataset.blend: name, root, weight) drawn with their weights,
+  deterministic by dataset.blend_seed (see blend.py); `blend_length` draws per epoch.
+- mcq: `<root>/<split>/mcq.jsonl`, lines {"id", "video", "question", "options": {"A".."D"},
+  "answer", "category"}; target = the answer letter.
+- lingoqa: `<root>/<split>/lingoqa.jsonl`, lines {"id", "video", "question", "answers": [...]};
+  target = the first reference answer.
+Video paths in jsonl files are relative to the split directory and must stay inside the dataset root.
+
+Every bad item (missing video or label, empty / corrupt / too-short video, invalid JSON, missing
+caption keys, an id with dots, a path outside the root) is skipped with a message naming the file and
+counted in the DataReport; with dataset.strict the first one raises DataError instead.
+"""
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from cosmos_exp.data.conversation import build_conversation
+from cosmos_exp.data.labels import LabelError, caption_target, read_label
+from cosmos_exp.data.prompts import load_prompt
+
+KINDS = ("caption", "blend", "mcq", "lingoqa")
+QA_FILES = {"mcq": "mcq.jsonl", "lingoqa": "lingoqa.jsonl"}
+
+
+class DataError(ValueError):
+    """A bad data item in strict mode (the message names the file)."""
+
+
+@dataclass
+class Sample:
+    id: str
+    task: str  # caption | mcq | lingoqa
+    video: str  # absolute path
+    conversation: List[dict]
+    target: Optional[str]
+    reference: dict
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class DataReport:
+    dataset: str
+    split: str
+    found: int = 0
+    used: int = 0
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def skip(self, path, reason: str, kind: str, strict: bool) -> None:
+        if strict:
+            raise DataError(f"{path}: {reason} (dataset.strict=true stops at the first bad item)")
+        self.skipped.append((str(path), f"{kind}: {reason}"))
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        return dict(Counter(reason.split(":", 1)[0] for _, reason in self.skipped))
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "split": self.split, "found": self.found, "used": self.used,
+                "skipped": len(self.skipped), "skipped_by_kind": self.counts,
+                "skipped_items": [{"file": f, "reason": r} for f, r in self.skipped]}
+
+    def summary(self) -> str:
+        text = f"{self.dataset}/{self.split}: {self.used} of {self.found} items used, {len(self.skipped)} skipped"
+        if self.skipped:
+            text += " (" + ", ".join(f"{k}: {n}" for k, n in sorted(self.counts.items())) + ")"
+        return text
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _split_dir(root: str, split: str) -> Path:
+    return Path(root).expanduser().resolve() / split
+
+
+def _scan_caption_dir(cfg, root: str, split: str):
+    """Pairs (id, video path | None, label path | None) by id, plus names that match neither pattern."""
+    split_dir = _split_dir(root, split)
+    vdir, mdir = split_dir / cfg.video_dir, split_dir / cfg.meta_dir
+    vsuffix = cfg.camera_suffix + cfg.video_ext
+    videos: Dict[str, Path] = {}
+    labels: Dict[str, Path] = {}
+    if vdir.is_dir():
+        for p in vdir.iterdir():
+            if p.name.endswith(vsuffix) and not p.name.startswith("."):
+                videos[p.name[: -len(vsuffix)]] = p
+    if mdir.is_dir():
+        for p in mdir.iterdir():
+            if p.name.endswith(cfg.label_suffix) and not p.name.startswith("."):
+                labels[p.name[: -len(cfg.label_suffix)]] = p
+    ids = sorted(set(videos) | set(labels))
+    return split_dir, [(i, videos.get(i), labels.get(i)) for i in ids]
+
+
+def count_items(dataset_cfg, split: str) -> int:
+    """Cheap count for dry runs: listed files only, no JSON parsing of labels, no video decoding."""
+    kind = dataset_cfg.kind
+    if kind == "caption":
+        _, items = _scan_caption_dir(dataset_cfg, dataset_cfg.root, split)
+        n = sum(1 for _, v, l in items if v is not None and l is not None)
+    elif kind == "blend":
+        n = 0
+        for comp in dataset_cfg.blend:
+            _, items = _scan_caption_dir(dataset_cfg, comp.root, split)
+            n += sum(1 for _, v, l in items if v is not None and l is not None)
+        if dataset_cfg.blend_length:
+            n = int(dataset_cfg.blend_length)
+    elif kind in QA_FILES:
+        path = _split_dir(dataset_cfg.root, split) / QA_FILES[kind]
+        n = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
+    else:
+        raise ValueError(f"unknown dataset.kind {kind!r}; expected one of {KINDS}")
+    return min(n, dataset_cfg.max_items) if dataset_cfg.max_items else n
+
+
+def _probe_video(path: Path, vision) -> Optional[str]:
+    """None if the clip opens and holds enough frames for `vision`, else the reason."""
+    from cosmos_exp.data.sampling import FrameSamplingError, num_frames_to_sample
+    from cosmos_exp.data.video import VideoError, open_video
+
+    try:
+        with open_video(path, vision.backend) as reader:
+            num_frames_to_sample(reader.num_frames, reader.fps, vision, 2)
+            reader.get_frames([reader.num_frames - 1])  # the last frame decodes: not truncated
+    except (VideoError, FrameSamplingError) as exc:
+        return str(exc).replace(f"{path}: ", "")
+    return None
+
+
+def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref: Path) -> bool:
+    if path is None or not path.is_file():
+        report.skip(ref, f"no video at {path}" if path else "no video for this label", "missing_video", cfg.strict)
+        return False
+    if not _inside(path, root):
+        report.skip(path, f"resolves outside the dataset root {root}", "outside_root", cfg.strict)
+        return False
+    if path.stat().st_size == 0:
+        report.skip(path, "video file is empty (0 bytes)", "empty_video", cfg.strict)
+        return False
+    if cfg.probe_videos:
+        reason = _probe_video(path, cfg.vision)
+        if reason:
+            report.skip(path, reason, "bad_video", cfg.strict)
+            return False
+    return True
+
+
+def _caption_samples(cfg, root: str, split: str, report: DataReport, component: Optional[str] = None) -> List[Sample]:
+    system, user = load_prompt(cfg.system_prompt), load_prompt(cfg.user_prompt)
+    split_dir, items = _scan_caption_dir(cfg, root, split)
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir}: split directory not found (dataset.root / split)")
+    data_root = split_dir.parent
+    samples = []
+    for item_id, video, label in items:
+        report.found += 1
+        ref = label or video
+        if "." in item_id:
+            report.skip(ref, f"id {item_id!r} contains '.'; ids end at the first dot in file names",
+                        "dotted_id", cfg.strict)
+            continue
+        if label is None:
+            report.skip(video, f"no label file {cfg.meta_dir}/{item_id}{cfg.label_suffix}", "missing_label", cfg.strict)
+            continue
+        if video is None:
+            expected = split_dir / cfg.video_dir / f"{item_id}{cfg.camera_suffix}{cfg.video_ext}"
+            report.skip(label, f"no video file {expected}", "missing_video", cfg.strict)
+            continue
+        try:
+            caption = read_label(label)
+        except LabelError as exc:
+            kind = "invalid_json" if "JSON" in str(exc) or "UTF-8" in str(exc) else "missing_keys"
+            report.skip(label, str(exc).replace(f"{label}: ", ""), kind, cfg.strict)
+            continue
+        if not _check_video(video, data_root, cfg, report, label):
+            continue
+        target = caption_target(caption)
+        vpath = str(video.resolve())
+        meta = {"label": str(label), "split": split}
+        if component:
+            meta["component"] = component
+        samples.append(Sample(item_id, "caption", vpath, build_conversation(system, user, vpath, cfg.vision, target),
+                              target, caption, meta))
+        report.used += 1
+        if cfg.max_items and report.used >= cfg.max_items and component is None:
+            break
+    return samples
+
+
+def _qa_samples(cfg, split: str, report: DataReport) -> List[Sample]:
+    kind = cfg.kind
+    split_dir = _split_dir(cfg.root, split)
+    path = split_dir / QA_FILES[kind]
+    if not path.is_file():
+        raise DataError(f"{path}: {kind} question file not found")
+    system, instruction = load_prompt(cfg.system_prompt), load_prompt(cfg.user_prompt)
+    samples = []
+    for lineno, line in enumerate(path.open(encoding="utf-8"), 1):
+        if not line.strip():
+            continue
+        report.found += 1
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            report.skip(where, f"not valid JSON ({exc})", "invalid_json", cfg.strict)
+            continue
+        need = ("id", "video", "question") + (("options", "answer") if kind == "mcq" else ("answers",))
+        missing = [k for k in need if k not in row]
+        if missing:
+            report.skip(where, f"missing fields {missing}", "missing_keys", cfg.strict)
+            continue
+        qid = str(row["id"])
+        if "." in qid:
+            report.skip(where, f"id {qid!r} contains '.'", "dotted_id", cfg.strict)
+            continue
+        video = (split_dir / row["video"]) if not os.path.isabs(row["video"]) else Path(row["video"])
+        if not _inside(video, split_dir.parent):
+            report.skip(where, f"video path {row['video']!r} points outside the dataset root {split_dir.parent}",
+                        "outside_root", cfg.strict)
+            continue
+        if not _check_video(video, split_dir.parent, cfg, report, Path(where)):
+            continue
+        vpath = str(video.resolve())
+        if kind == "mcq":
+            options = row["options"]
+            if not isinstance(options, dict) or row["answer"] not in options:
+                report.skip(where, f"answer {row['answer']!r} is not one of the options", "missing_keys", cfg.strict)
+                continue
+            question = row["question"] + "\n" + "\n".join(f"{k}. {v}" for k, v in sorted(options.items()))
+            target = row["answer"]
+            reference = {"answer": row["answer"], "category": row.get("category"), "options": options}
+        else:
+            answers = row["answers"] if isinstance(row["answers"], list) else [row["answers"]]
+            if not answers:
+                report.skip(where, "no reference answers", "missing_keys", cfg.strict)
+                continue
+            question, target, reference = row["question"], str(answers[0]), {"answers": answers}
+        user_text = f"{instruction}\n{question}"
+        samples.append(Sample(qid, kind, vpath, build_conversation(system, user_text, vpath, cfg.vision, target),
+                              target, reference, {"question": row["question"], "file": where, "split": split}))
+        report.used += 1
+        if cfg.max_items and report.used >= cfg.max_items:
+            break
+    return samples
+
+
+def build_dataset(dataset_cfg, split: str) -> Tuple[List[Sample], DataReport]:
+    """Samples of one split and the report of what was skipped and why."""
+    cfg = dataset_cfg
+    report = DataReport(dataset=cfg.name, split=split)
+    if cfg.kind == "caption":
+        return _caption_samples(cfg, cfg.root, split, report), report
+    if cfg.kind in QA_FILES:
+        return _qa_samples(cfg, split, report), report
+    if cfg.kind == "blend":
+        from cosmos_exp.data.blend import blend_draws
+
+        if not cfg.blend:
+            raise DataError("dataset.kind=blend needs dataset.blend components (name, root, weight)")
+        parts = [_caption_samples(cfg, comp.root, split, report, component=comp.name) for comp in cfg.blend]
+        sizes = [len(p) for p in parts]
+        length = cfg.blend_length or sum(sizes)
+        if cfg.max_items:
+            length = min(length, cfg.max_items)
+        draws = blend_draws(sizes, [c.weight for c in cfg.blend], cfg.blend_seed, 0, length)
+        return [parts[c][i] for c, i in draws], report
+    raise ValueError(f"unknown dataset.kind {cfg.kind!r}; expected one of {KINDS}")
