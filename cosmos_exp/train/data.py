@@ -1,0 +1,74 @@
+"""The training loop's view of the data package: samples, processor, batch streams, step counts."""
+
+import math
+from typing import Any, Dict, Iterator, List, Tuple
+
+
+def load_processor(cfg: Any):
+    from cosmos_exp.data.processor import Processor
+
+    return Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
+
+
+def load_split(cfg: Any, split: str) -> Tuple[list, Any]:
+    from cosmos_exp.data.datasets import build_dataset
+
+    samples, report = build_dataset(cfg.dataset, split)
+    if not samples:
+        raise ValueError(f"dataset {cfg.dataset.name!r} split {split!r} has no usable samples "
+                         f"(under {cfg.dataset.root}); see the data report")
+    return samples, report
+
+
+def steps_per_epoch(num_samples: int, micro_batch: int, world_size: int, grad_accum: int) -> int:
+    """Optimiser steps in one pass over the samples (every rank sees ceil(n / world) samples)."""
+    per_rank = math.ceil(num_samples / world_size)
+    micro_steps = math.ceil(per_rank / micro_batch)
+    return max(1, micro_steps // grad_accum)
+
+
+def total_steps(train: Any, num_samples: int, world_size: int, grad_accum: int) -> int:
+    if train.max_steps is not None:
+        return int(train.max_steps)
+    return int(train.epochs) * steps_per_epoch(num_samples, train.micro_batch_size, world_size, grad_accum)
+
+
+def train_stream(cfg: Any, samples: list, processor: Any, rank: int, world_size: int, start_micro_step: int) -> Any:
+    """The data package's resumable loader, positioned after `start_micro_step` micro-batches of this rank."""
+    from cosmos_exp.data.loader import build_train_loader
+
+    return build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size, cfg.seed,
+                              rank, world_size, cfg.dataset.num_workers, start_step=start_micro_step)
+
+
+def eval_batches(cfg: Any, samples: list, processor: Any, rank: int, world_size: int) -> List[Dict[str, Any]]:
+    """A fixed set of held-out batches, loaded once (no worker processes) and reused at every evaluation."""
+    from cosmos_exp.data.loader import build_train_loader
+
+    loader = build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size, cfg.seed,
+                                rank, world_size, 0, start_step=0)
+    out: List[Dict[str, Any]] = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) >= cfg.train.eval_batches:
+            break
+    _close(loader)
+    return out
+
+
+def _close(loader: Any) -> None:
+    close = getattr(loader, "close", None)
+    if callable(close):
+        close()
+
+
+def forever(loader: Any) -> Iterator[Dict[str, Any]]:
+    """Iterate a loader that may be one epoch long; the data package's loader handles epochs itself
+    when it is endless, otherwise we restart it (deterministic by seed, so the order is reproducible)."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the training loader yielded no batches")

@@ -1,0 +1,307 @@
+"""Supervised fine-tuning on DeepSpeed: the whole loop, readable top to bottom.
+
+    train(cfg, run_dir) -> dict
+
+runs in every rank process (started by sft_stage.run, torchrun, or a SLURM task):
+ 1. join the process group (gloo on CPU, nccl on GPU), seed;
+ 2. data: our processor, the train split (and a few held-out batches for the validation loss);
+ 3. model: Hugging Face weights, frozen patterns, gradient checkpointing, AdamW groups + schedule,
+    wrapped in a DeepSpeed engine configured from `parallelism`;
+ 4. resume from the newest complete checkpoint (weights, optimizer, scheduler, RNG, data position);
+ 5. the loop: micro-batches -> forward/backward -> engine.step() at the accumulation boundary,
+    metrics, validation loss every `eval_every`, a checkpoint every `save_every` or on SIGTERM/SIGUSR1.
+"""
+
+import logging
+import os
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from cosmos_exp.repro.atomic import write_json_atomic
+from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp.train import data as train_data
+from cosmos_exp.train.distributed import export_torch_env, topology
+from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
+from cosmos_exp.train.metrics import MetricsLogger
+from cosmos_exp.train.optim import apply_freeze, build_optimizer
+from cosmos_exp.train.schedule import build_scheduler
+from cosmos_exp.train.signals import StopRequest, TrainingInterrupted
+
+log = logging.getLogger("cosmos_exp.train")
+RESULT_FILE = "train_result.json"
+DS_TAG = "ds"
+
+
+def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
+    import deepspeed
+    import torch
+    import torch.distributed as dist
+
+    run_dir = Path(run_dir)
+    stop = StopRequest().install()
+
+    # 1. Processes and seeds. -------------------------------------------------------------------
+    topo = topology()
+    rank, world = topo.rank, topo.world_size
+    on_gpu = torch.cuda.is_available()
+    device = torch.device("cuda", topo.local_rank) if on_gpu else torch.device("cpu")
+    if on_gpu:
+        torch.cuda.set_device(device)
+    export_torch_env(topo, cfg.parallelism.master_port)
+    # The shared-memory op would be compiled on first use (~67 s); gloo does not need it.
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    backend = cfg.parallelism.dist_backend if cfg.parallelism.dist_backend != "auto" else ("nccl" if on_gpu else "gloo")
+    deepspeed.init_distributed(dist_backend=backend)
+    _seed_everything(cfg.seed)
+    is_main = rank == 0
+    if is_main:
+        removed = ckpt.clean_temp_dirs(run_dir)
+        if removed:
+            log.warning("removed half-written checkpoints of an interrupted run: %s", removed)
+
+    # 2. Data. ------------------------------------------------------------------------------------
+    processor = train_data.load_processor(cfg)
+    train_samples, train_report = train_data.load_split(cfg, cfg.dataset.train_split)
+    held_out: List[Dict[str, Any]] = []
+    if cfg.train.eval_every:
+        eval_samples, _ = train_data.load_split(cfg, cfg.dataset.eval_split)
+        held_out = train_data.eval_batches(cfg, eval_samples, processor, rank, world)
+    accum = grad_accumulation(cfg.train, world)
+    total = train_data.total_steps(cfg.train, len(train_samples), world, accum)
+
+    # 3. Model, optimiser, schedule, engine. -------------------------------------------------------
+    from cosmos_exp.models.loading import load_model
+
+    model = load_model(cfg.model.path, dtype="float32", attn_implementation=cfg.model.attn_implementation)
+    frozen = apply_freeze(model, list(cfg.train.freeze))
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    optimizer = build_optimizer(model, cfg.train, fused=on_gpu)
+    scheduler = build_scheduler(optimizer, cfg.train, total)
+    ds_config = deepspeed_config(cfg.parallelism, cfg.train, world, on_gpu)
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    # 4. Resume. -----------------------------------------------------------------------------------
+    start_step = 0
+    resume_from = ckpt.resume_target(run_dir, cfg.train.resume)
+    if resume_from is not None:
+        start_step = _load_checkpoint(engine, resume_from, rank)
+    stream = train_data.train_stream(cfg, train_samples, processor, rank, world, start_step * accum)
+    batches = train_data.forever(stream)
+
+    logger = MetricsLogger(run_dir, list(cfg.train.loggers), total, start_step, cfg.train.wandb_project,
+                           run_name=run_dir.name, config=_plain(cfg), enabled=is_main)
+    if is_main:
+        write_json_atomic(run_dir / "data_report.json", train_report.to_dict())
+    logger.message(f"sft: {train_report.summary()}; "
+                   f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, grad accumulation {accum}, "
+                   f"{total} steps, {n_trainable:,}/{n_params:,} trainable parameters"
+                   + (f", {len(frozen)} frozen tensors" if frozen else "")
+                   + (f"; resumed from {resume_from} at step {start_step}" if resume_from else ""))
+
+    # 5. The loop. ---------------------------------------------------------------------------------
+    last_saved: Optional[int] = start_step if resume_from is not None else None
+    eval_loss: Optional[float] = None
+    step = start_step
+    engine.train()
+    try:
+        for step in range(start_step + 1, total + 1):
+            t_step = time.perf_counter()
+            data_wait = 0.0
+            # [loss sum, micro-batches, tokens, samples, stop requested], summed over ranks once per step
+            stats = torch.zeros(5, dtype=torch.float64)
+            for _ in range(accum):
+                t_data = time.perf_counter()
+                batch = next(batches)
+                data_wait += time.perf_counter() - t_data
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                loss = engine(**batch).loss
+                engine.backward(loss)
+                engine.step()  # updates weights only at the accumulation boundary
+                stats += torch.tensor([loss.item(), 1.0, float(batch["attention_mask"].sum()),
+                                       float(batch["input_ids"].shape[0]), 0.0], dtype=torch.float64)
+            stats[4] = 1.0 if stop.requested else 0.0
+            stats = _all_reduce_sum(stats, device)
+            step_time = time.perf_counter() - t_step
+
+            metrics = {
+                "loss": float(stats[0] / stats[1]),
+                "lr": float(scheduler.get_last_lr()[0]) if scheduler is not None else cfg.train.lr,
+                "grad_norm": _grad_norm(engine),
+                "tokens_per_s": float(stats[2]) / step_time,
+                "samples_per_s": float(stats[3]) / step_time,
+                "step_time_s": step_time,
+                "data_wait_s": data_wait,
+                "memory_gb": _memory_gb(on_gpu),
+                "epoch": step / max(1, train_data.steps_per_epoch(len(train_samples), cfg.train.micro_batch_size,
+                                                                  world, accum)),
+            }
+            if cfg.train.eval_every and held_out and (step % cfg.train.eval_every == 0 or step == total):
+                eval_loss = _validation_loss(engine, held_out, device)
+                metrics["eval_loss"] = eval_loss
+            if step % cfg.train.log_every == 0 or step == total or "eval_loss" in metrics:
+                logger.log(step, metrics)
+
+            stop_now = stats[4] > 0
+            if step % cfg.train.save_every == 0 or step == total or stop_now:
+                path = _save_checkpoint(engine, processor, run_dir, step, rank, cfg, stream)
+                last_saved = step
+                logger.message(f"checkpoint: {path}")
+            if stop_now:
+                logger.message(f"stop signal {stop.name or 'on another rank'}: checkpoint at step {step} written")
+                raise TrainingInterrupted(f"stopped by {stop.name or 'signal'} after step {step}; "
+                                          f"resume with train.resume=auto in {run_dir}")
+    finally:
+        logger.close()
+        stop.restore()
+        train_data._close(stream)
+
+    result = {
+        "steps": total,
+        "start_step": start_step,
+        "world_size": world,
+        "zero_stage": int(cfg.parallelism.zero_stage),
+        "final_loss": metrics["loss"] if total > start_step else None,
+        "final_eval_loss": eval_loss,
+        "last_checkpoint": str(ckpt.step_dir(run_dir, last_saved)) if last_saved else None,
+        "train_samples": len(train_samples),
+        "trainable_parameters": n_trainable,
+    }
+    if is_main:
+        write_json_atomic(run_dir / RESULT_FILE, result)
+    dist.barrier()
+    return result
+
+
+# -- helpers used above, in the order they appear ---------------------------------------------------
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _plain(cfg: Any) -> Dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _all_reduce_sum(t: Any, device: Any) -> Any:
+    import torch.distributed as dist
+
+    moved = t.to(device)
+    dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+    return moved.cpu()
+
+
+def _grad_norm(engine: Any) -> float:
+    norm = engine.get_global_grad_norm()
+    if norm is None:
+        return float("nan")
+    return float(norm.item() if hasattr(norm, "item") else norm)
+
+
+def _memory_gb(on_gpu: bool) -> float:
+    if on_gpu:
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def _validation_loss(engine: Any, batches: List[Dict[str, Any]], device: Any) -> float:
+    """Mean held-out loss over the fixed eval batches, averaged over ranks."""
+    import torch
+
+    engine.eval()
+    total = torch.zeros(2, dtype=torch.float64)
+    with torch.no_grad():
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            total += torch.tensor([engine(**batch).loss.item(), 1.0], dtype=torch.float64)
+    engine.train()
+    total = _all_reduce_sum(total, device)
+    return float(total[0] / total[1])
+
+
+def _rng_state() -> Dict[str, Any]:
+    import numpy as np
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank: int, cfg: Any,
+                     stream: Any) -> Path:
+    """Every rank writes its part into .tmp_step_N; rank 0 adds the HF files and publishes step_N."""
+    import shutil
+
+    import torch
+    import torch.distributed as dist
+
+    from cosmos_exp.models.loading import write_hf_files
+
+    tmp = ckpt.temp_step_dir(run_dir, step)
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    dist.barrier()
+    # DeepSpeed state: optimizer partitions, scheduler, its own module copy (collective).
+    engine.save_checkpoint(str(tmp), tag=DS_TAG, client_state={"step": step}, save_latest=False)
+    loader_state = stream.state_dict() if hasattr(stream, "state_dict") else None
+    torch.save({"step": step, "rng": _rng_state(), "loader": loader_state}, tmp / f"train_state_rank{rank}.pt")
+    # Hugging Face part: under ZeRO-3 the full weights are gathered to rank 0 (collective).
+    full_state = engine._zero3_consolidated_16bit_state_dict() if cfg.parallelism.zero_stage == 3 else None
+    if rank == 0:
+        write_hf_files(engine.module, processor, tmp, state_dict=full_state)
+    dist.barrier()
+    final = ckpt.step_dir(run_dir, step)
+    if rank == 0:
+        ckpt.publish(run_dir, step, {"world_size": dist.get_world_size(), "zero_stage": cfg.parallelism.zero_stage,
+                                     "model_family": cfg.model.family, "source_model": str(cfg.model.path)})
+        ckpt.apply_retention(run_dir, cfg.train.keep_last)
+    dist.barrier()
+    return final
+
+
+def _load_checkpoint(engine: Any, path: Path, rank: int) -> int:
+    """Restore weights, optimizer, scheduler (DeepSpeed) and this rank's RNG; returns the step."""
+    import torch
+
+    info = ckpt.read_info(path)
+    if info.get("world_size") not in (None, int(os.environ.get("WORLD_SIZE", 1))):
+        raise ValueError(f"{path} was written by {info['world_size']} processes; resume with the same "
+                         f"parallelism (this run has WORLD_SIZE={os.environ.get('WORLD_SIZE', 1)})")
+    loaded, client = engine.load_checkpoint(str(path), tag=DS_TAG, load_optimizer_states=True,
+                                            load_lr_scheduler_states=True)
+    if loaded is None:
+        raise FileNotFoundError(f"{path}/{DS_TAG}: DeepSpeed found no state to resume from")
+    state = torch.load(path / f"train_state_rank{rank}.pt", weights_only=False)
+    _set_rng_state(state["rng"])
+    return int(state["step"])

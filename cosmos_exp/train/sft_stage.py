@@ -1,0 +1,96 @@
+"""stage=sft backend=deepspeed: plan (cheap, no torch) and run (launch ranks or train in-process)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+from omegaconf import DictConfig
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.plan import Plan
+from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp.train.distributed import in_launcher, launch_local, worker_argv
+from cosmos_exp.train.ds_config import grad_accumulation
+from cosmos_exp.train.signals import TrainingInterrupted
+from cosmos_exp.train.worker import EXIT_INTERRUPTED
+
+
+def _world(cfg: DictConfig) -> int:
+    return int(cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node)
+
+
+def _count(cfg: DictConfig, split: str):
+    """The data package's cheap item count (no decoding); None if it cannot tell yet."""
+    try:
+        from cosmos_exp.data.datasets import count_items
+    except ImportError:
+        return None
+    return count_items(cfg.dataset, split)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    p = Plan(stage="sft")
+    world = _world(cfg)
+    if cfg.parallelism.nnodes > 1 and not in_launcher():
+        raise ConfigError("parallelism.nnodes", f"nnodes={cfg.parallelism.nnodes} needs an external launcher",
+                          "start one task per GPU with srun (hydra/launcher=slurm) or torchrun on every node")
+    n_train = _count(cfg, cfg.dataset.train_split)
+    if n_train == 0:
+        raise ConfigError("dataset.root", f"no training items under {cfg.dataset.root}/{cfg.dataset.train_split}",
+                          "generate or point at a dataset with items")
+    p.add_input("model", str(cfg.model.path))
+    p.add_input(f"train items ({cfg.dataset.train_split})", str(cfg.dataset.root), n_train)
+    if cfg.train.eval_every:
+        p.add_input(f"held-out items ({cfg.dataset.eval_split})", str(cfg.dataset.root), _count(cfg, cfg.dataset.eval_split))
+    accum = grad_accumulation(cfg.train, world)
+    if cfg.train.max_steps is not None:
+        total = int(cfg.train.max_steps)
+    elif n_train is not None:
+        from cosmos_exp.train.data import total_steps
+
+        total = total_steps(cfg.train, n_train, world, accum)
+    else:
+        total = None
+    if total is not None:
+        steps = sorted({s for s in range(cfg.train.save_every, total + 1, cfg.train.save_every)} | {total})
+        kept = steps if cfg.train.keep_last is None else steps[-cfg.train.keep_last:]
+        p.outputs += [f"checkpoints/step_{s}/" for s in kept]
+        if cfg.train.keep_last is not None and len(steps) > len(kept):
+            p.notes.append(f"keep_last={cfg.train.keep_last}: {len(steps) - len(kept)} older checkpoint(s) "
+                           "are written and then removed")
+    p.outputs += ["checkpoints/latest", "metrics.jsonl", "train_result.json"]
+    if in_launcher():
+        p.notes.append("inside a launcher: this process is one rank and trains in place")
+    elif world > 1:
+        p.commands += [worker_argv(Path("<run_dir>"))] * world
+        p.notes.append(f"{world} worker processes (RANK 0..{world - 1}, MASTER_PORT={cfg.parallelism.master_port})")
+    p.notes.append(f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, micro batch {cfg.train.micro_batch_size}, "
+                   f"grad accumulation {accum}, global batch {cfg.train.global_batch_size}, "
+                   f"{total if total is not None else '?'} optimiser steps, resume={cfg.train.resume}")
+    return p
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    run_dir = Path(run_dir)
+    world = _world(cfg)
+    if in_launcher() or world == 1:
+        from cosmos_exp.train.deepspeed_loop import train
+
+        return train(cfg, run_dir)
+    if not (run_dir / "resolved.yaml").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir}/resolved.yaml is missing: the worker processes read the config from it")
+    env_port = os.environ.get("MASTER_PORT")
+    port = int(env_port) if env_port else int(cfg.parallelism.master_port)
+    try:
+        launch_local(worker_argv(run_dir), world, port, run_dir / "logs")
+    except RuntimeError as err:
+        if f"status {EXIT_INTERRUPTED}" in str(err):
+            raise TrainingInterrupted(str(err)) from None
+        raise
+    return json.loads((run_dir / "train_result.json").read_text())
+
+
+def last_checkpoint(run_dir: Path):
+    """Newest complete checkpoint of a finished or interrupted run (for the caption stage and sweeps)."""
+    return ckpt.newest_complete(run_dir)

@@ -1,0 +1,49 @@
+"""Entry of one training rank started by sft_stage.run: `python -m cosmos_exp.train.worker <run_dir>`.
+
+Reads the run's resolved.yaml (written by cosmos-exp before the stage runs), checks it against the
+schema, and runs the loop. Rank, world size and the rendezvous address come from the environment.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+from cosmos_exp.train.signals import TrainingInterrupted
+
+EXIT_INTERRUPTED = 130
+
+
+def load_run_config(run_dir: Path):
+    from omegaconf import OmegaConf
+
+    from cosmos_exp.config import register_configs
+    from cosmos_exp.config.validate import typed
+
+    register_configs()
+    for name in ("resolved.yaml", ".hydra/config.yaml"):
+        path = run_dir / name
+        if path.is_file():
+            return typed(OmegaConf.load(path))
+    raise FileNotFoundError(f"{run_dir}: neither resolved.yaml nor .hydra/config.yaml; not a cosmos-exp run directory")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m cosmos_exp.train.worker <run_dir>", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+    run_dir = Path(argv[0]).resolve()
+    cfg = load_run_config(run_dir)
+    from cosmos_exp.train.deepspeed_loop import train
+
+    try:
+        train(cfg, run_dir)
+    except TrainingInterrupted as err:
+        print(f"cosmos-exp sft: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
