@@ -19,6 +19,7 @@ from cosmos_exp.evaluate.cache import JudgeCache
 from cosmos_exp.evaluate.rubric import Rubric
 
 log = logging.getLogger(__name__)
+_MAX_RETRY_AFTER_S = 300.0
 
 
 @dataclass
@@ -226,7 +227,8 @@ async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) 
         if delay is None:
             delay = backoff_s(out.attempts, jcfg, rng)
         elif delay > 0:
-            delay = min(delay, jcfg.backoff_max_s) + rng.uniform(0, min(1.0, 0.1 * delay))
+            # The server's Retry-After wins over our own backoff cap (bounded only against absurd values).
+            delay = min(delay, max(jcfg.backoff_max_s, _MAX_RETRY_AFTER_S)) + rng.uniform(0, min(1.0, 0.1 * delay))
         if delay > 0:
             await asyncio.sleep(delay)
 
