@@ -1,0 +1,41 @@
+"""Helpers for the data tests: tiny synthetic datasets, configs and tiny checkpoints."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from cosmos_exp.config.data import DatasetConfig, SyntheticConfig, VisionConfig
+
+
+def dataset_cfg(root, **kw):
+    """A structured (typed) DatasetConfig, as Hydra would hand it to the data package."""
+    vision = kw.pop("vision", VisionConfig(nframes=8))
+    kw.setdefault("name", "synth")
+    return OmegaConf.structured(DatasetConfig(root=str(root), vision=vision, **kw))
+
+
+def make_synthetic(root, num_train=4, num_eval=2, seed=0, seconds=2.0, fps=8, **kw):
+    from cosmos_exp.data.synthetic import generate_synthetic_av
+
+    cfg = dataset_cfg(root, synthetic=SyntheticConfig(num_train=num_train, num_eval=num_eval, seconds=seconds,
+                                                      fps=fps, seed=seed), **kw)
+    return cfg, generate_synthetic_av(cfg)
+
+
+def load_transformers_module(relpath: str, name: str):
+    """Import a transformers source file directly, bypassing the lazy loader's torchvision gate.
+
+    Only for parts that run without torchvision (pure-python size rules, patchify, timestamps).
+    """
+    import transformers
+
+    path = Path(transformers.__file__).parent / relpath
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
