@@ -1,0 +1,145 @@
+"""stage=compare a=<judge run> b=<judge run>: paired differences (b - a) per metric and per key, with
+bootstrap CIs over the items both runs scored, so "SFT beats base" comes with its uncertainty.
+Writes comparison.json and a readable comparison.md."""
+
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.evaluate.files import read_json, write_json_atomic
+from cosmos_exp.plan import Plan
+
+PER_KEY_METRICS = ("llm_judge", "local")
+
+
+def plan(cfg: Any) -> Plan:
+    a, b = _check(cfg, "a"), _check(cfg, "b")
+    ids_a, ids_b = _ids(a), _ids(b)
+    p = Plan(stage="compare")
+    p.add_input("judge run a", str(a), len(ids_a))
+    p.add_input("judge run b", str(b), len(ids_b))
+    p.outputs += ["comparison.json", "comparison.md"]
+    p.notes.append(f"{len(ids_a & ids_b)} items scored by both runs are paired; differences are b - a")
+    return p
+
+
+def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
+    a_dir, b_dir = _check(cfg, "a"), _check(cfg, "b")
+    boot = _boot(cfg)
+    a, b = _load(a_dir), _load(b_dir)
+    sa, sb = read_json(a_dir / "summary.json"), read_json(b_dir / "summary.json")
+    ids = sorted(set(a) & set(b))
+    metrics: Dict[str, Any] = {}
+    warnings: List[str] = []
+    for m in sorted(set(sa.get("metrics", {})) & set(sb.get("metrics", {}))):
+        ja, jb = (sa["metrics"][m].get("judge") or {}), (sb["metrics"][m].get("judge") or {})
+        for field in ("model", "rubric_sha256", "temperature"):
+            if ja.get(field) != jb.get(field):
+                warnings.append(f"{m}: judge {field} differs ({ja.get(field)} vs {jb.get(field)}); scores are not comparable")
+        pairs = [(a[i]["metrics"][m], b[i]["metrics"][m]) for i in ids if m in a[i]["metrics"] and m in b[i]["metrics"]]
+        if not pairs:
+            continue
+        metrics[m] = compare_metric(m, pairs, boot)
+    if not metrics:
+        warnings.append("the two runs share no scored items for any metric")
+    out = {"stage": "compare", "a": {"run": str(a_dir), "captions_run": sa.get("captions_run"), "checkpoint": sa.get("checkpoint")},
+           "b": {"run": str(b_dir), "captions_run": sb.get("captions_run"), "checkpoint": sb.get("checkpoint")},
+           "paired_items": len(ids), "only_in_a": len(set(a) - set(b)), "only_in_b": len(set(b) - set(a)),
+           "bootstrap": boot, "difference": "b - a", "metrics": metrics, "warnings": warnings}
+    run_dir = Path(run_dir)
+    write_json_atomic(run_dir / "comparison.json", out)
+    (run_dir / ".comparison.md.tmp").write_text(render_markdown(out), encoding="utf-8")
+    (run_dir / ".comparison.md.tmp").replace(run_dir / "comparison.md")
+    return {"comparison": str(run_dir / "comparison.json"), "paired_items": len(ids),
+            "verdicts": {m: v["overall"]["verdict"] for m, v in metrics.items()}}
+
+
+def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, Any]) -> Dict[str, Any]:
+    from cosmos_exp.evaluate.stats import paired_diff_ci
+
+    out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs], **boot)}
+    if metric in PER_KEY_METRICS:
+        keys = sorted(set(pairs[0][0].get("keys", {})) & set(pairs[0][1].get("keys", {})))
+        out["per_key"] = {k: paired_diff_ci([_key_score(p[0], k) for p in pairs], [_key_score(p[1], k) for p in pairs], **boot)
+                          for k in keys}
+    if metric == "bleu":
+        out["corpus"] = _paired_corpus_bleu(pairs, boot)
+    return out
+
+
+def _key_score(rec: dict, key: str):
+    e = rec.get("keys", {}).get(key) or {}
+    return e.get("score") if e.get("status") == "scored" else None
+
+
+def _paired_corpus_bleu(pairs, boot) -> Dict[str, Any]:
+    """Corpus BLEU of b minus a, resampling the same items for both (the paired bootstrap)."""
+    from cosmos_exp.evaluate.bleu import score_from_stats
+    from cosmos_exp.evaluate.stats import statistic_ci, verdict
+
+    usable = [(x["stats"], y["stats"]) for x, y in pairs if x.get("stats") and y.get("stats")]
+    if not usable:
+        return {"n": 0}
+    sa, sb = np.asarray([u[0] for u in usable]), np.asarray([u[1] for u in usable])
+    a_score, b_score = score_from_stats(sa), score_from_stats(sb)
+    lo, hi = statistic_ci(len(usable), lambda idx: score_from_stats(sb[idx]) - score_from_stats(sa[idx]), **boot)
+    return {"n": len(usable), "a": a_score, "b": b_score, "diff": b_score - a_score, "ci_low": lo, "ci_high": hi,
+            "verdict": verdict(lo, hi)}
+
+
+def render_markdown(out: Dict[str, Any]) -> str:
+    conf = int(round(100 * out["bootstrap"]["confidence"]))
+    lines = [f"# b - a: {out['b']['run']} vs {out['a']['run']}", "",
+             f"a checkpoint: {out['a']['checkpoint']}  ", f"b checkpoint: {out['b']['checkpoint']}  ",
+             f"paired items: {out['paired_items']}", "",
+             f"| metric | key | n | mean a | mean b | diff | {conf}% CI | verdict |", "|---|---|---|---|---|---|---|---|"]
+
+    def row(m: str, k: str, d: Dict[str, Any]) -> None:
+        f = lambda v: "-" if v is None else f"{v:.4g}"
+        lines.append(f"| {m} | {k} | {d['n']} | {f(d.get('mean_a'))} | {f(d.get('mean_b'))} | {f(d['mean'])} | "
+                     f"[{f(d['ci_low'])}, {f(d['ci_high'])}] | {d['verdict']} |")
+
+    for m, v in out["metrics"].items():
+        row(m, "overall", v["overall"])
+        if "corpus" in v and v["corpus"].get("n"):
+            c = v["corpus"]
+            row(m, "corpus", {"n": c["n"], "mean_a": c["a"], "mean_b": c["b"], "mean": c["diff"], "ci_low": c["ci_low"],
+                              "ci_high": c["ci_high"], "verdict": c["verdict"]})
+        for k, d in v.get("per_key", {}).items():
+            row(m, k, d)
+    lines += [""] + [f"warning: {w}" for w in out["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def _check(cfg: Any, which: str) -> Path:
+    value = cfg.get(which)
+    if not value:
+        raise ConfigError(which, "no judge run given", f"pass {which}=<a stage=judge run directory>")
+    path = Path(str(value))
+    if not (path / "summary.json").is_file() or not (path / "scores").is_dir():
+        raise ConfigError(which, f"{path} is not a finished judge run (summary.json and scores/ expected)",
+                          "pass the directory of a stage=judge run")
+    return path.resolve()
+
+
+def _ids(run: Path) -> set:
+    return {p.name[: -len(".score.json")] for p in (run / "scores").glob("*.score.json")}
+
+
+def _load(run: Path) -> Dict[str, Dict[str, Any]]:
+    return {p.name[: -len(".score.json")]: read_json(p) for p in sorted((run / "scores").glob("*.score.json"))}
+
+
+def _boot(cfg: Any) -> Dict[str, Any]:
+    ev = cfg.get("eval") if "eval" in cfg and not _missing(cfg, "eval") else None
+    if ev is None:
+        return {"samples": 2000, "confidence": 0.95, "seed": 0}
+    return {"samples": int(ev.bootstrap_samples), "confidence": float(ev.confidence), "seed": int(ev.seed)}
+
+
+def _missing(cfg: Any, key: str) -> bool:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.is_missing(cfg, key)
