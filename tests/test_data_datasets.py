@@ -1,0 +1,152 @@
+"""Every bad-input case is skipped with a message naming the file, or fails first in strict mode."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cosmos_exp.config.data import BlendComponent, VisionConfig
+from cosmos_exp.data.blend import blend_draws
+from cosmos_exp.data.datasets import DataError, build_dataset, count_items
+from cosmos_exp.data.labels import CAPTION_KEYS
+from tests._data_fixtures import dataset_cfg, make_synthetic
+
+SUFFIX = ".camera_front_wide_120fov.mp4"
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    make_synthetic(root, num_train=10, num_eval=2)
+    return root
+
+
+@pytest.fixture
+def broken(clean, tmp_path):
+    """A copy of the clean dataset with one item broken in each way the issue lists."""
+    root = tmp_path / "ds"
+    shutil.copytree(clean, root)
+    v, m = root / "train" / "videos", root / "train" / "metas"
+    bad = {}
+    (v / f"synth_train_0000{SUFFIX}").unlink()
+    bad["missing_video"] = m / "synth_train_0000.label.json"
+    (m / "synth_train_0001.label.json").unlink()
+    bad["missing_label"] = v / f"synth_train_0001{SUFFIX}"
+    (v / f"synth_train_0002{SUFFIX}").write_bytes(b"")
+    bad["empty_video"] = v / f"synth_train_0002{SUFFIX}"
+    (v / f"synth_train_0003{SUFFIX}").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x17" * 3000)
+    bad["bad_video"] = v / f"synth_train_0003{SUFFIX}"
+    (m / "synth_train_0004.label.json").write_text('{"weather": "Clear",')
+    bad["invalid_json"] = m / "synth_train_0004.label.json"
+    label = json.loads((m / "synth_train_0005.label.json").read_text())
+    del label["lane_type"], label["weather"]
+    (m / "synth_train_0005.label.json").write_text(json.dumps(label))
+    bad["missing_keys"] = m / "synth_train_0005.label.json"
+    shutil.copy(v / f"synth_train_0006{SUFFIX}", v / f"clip.v2{SUFFIX}")
+    shutil.copy(m / "synth_train_0006.label.json", m / "clip.v2.label.json")
+    bad["dotted_id"] = m / "clip.v2.label.json"
+    outside = root.parent / f"outside{SUFFIX}"
+    shutil.copy(v / f"synth_train_0007{SUFFIX}", outside)
+    (v / f"synth_train_0007{SUFFIX}").unlink()
+    (v / f"synth_train_0007{SUFFIX}").symlink_to(outside)
+    bad["outside_root"] = v / f"synth_train_0007{SUFFIX}"
+    return root, bad
+
+
+def test_clean_dataset_all_used(clean):
+    cfg = dataset_cfg(clean)
+    samples, report = build_dataset(cfg, "train")
+    assert len(samples) == 10 == report.used == count_items(cfg, "train") and not report.skipped
+    s = samples[0]
+    assert s.task == "caption" and set(s.reference) == set(CAPTION_KEYS)
+    assert json.loads(s.target) == s.reference and s.conversation[-1] == {"role": "assistant", "content": s.target}
+    assert s.conversation[1]["content"][0]["nframes"] == 8 and "fps" not in s.conversation[1]["content"][0]
+
+
+def test_each_bad_item_is_skipped_and_named(broken):
+    root, bad = broken
+    samples, report = build_dataset(dataset_cfg(root), "train")
+    assert report.counts == {k: 1 for k in bad}
+    assert len(samples) == 3  # 10 + the dotted copy - 8 broken
+    reasons = {r.split(":", 1)[0]: (f, r) for f, r in report.skipped}
+    for kind, path in bad.items():
+        assert reasons[kind][0] == str(path), kind
+    assert "missing caption keys" in reasons["missing_keys"][1] and "lane_type" in reasons["missing_keys"][1]
+    assert "outside the dataset root" in reasons["outside_root"][1]
+    assert "5 skipped" not in report.summary() and "8 skipped" in report.summary()
+
+
+def test_too_short_video_is_skipped(clean):
+    cfg = dataset_cfg(clean, vision=VisionConfig(nframes=32))  # the clips have 16 frames
+    samples, report = build_dataset(cfg, "train")
+    assert not samples and report.counts == {"bad_video": 10}
+    assert "fewer than the 32" in report.skipped[0][1]
+
+
+def test_strict_mode_fails_on_first_bad_item(broken):
+    root, bad = broken
+    with pytest.raises(DataError) as err:
+        build_dataset(dataset_cfg(root, strict=True), "train")
+    assert str(root) in str(err.value) and "strict" in str(err.value)
+
+
+def test_camera_suffix_and_folders_are_configurable(clean, tmp_path):
+    root = tmp_path / "ds"
+    (root / "train" / "clips").mkdir(parents=True)
+    shutil.copytree(clean / "train" / "metas", root / "train" / "labels")
+    for p in (clean / "train" / "videos").iterdir():
+        shutil.copy(p, root / "train" / "clips" / p.name.replace(".camera_front_wide_120fov", ".front"))
+    cfg = dataset_cfg(root, video_dir="clips", meta_dir="labels", camera_suffix=".front")
+    assert len(build_dataset(cfg, "train")[0]) == 10
+
+
+def test_mcq_and_lingoqa(clean, tmp_path):
+    for kind in ("mcq", "lingoqa"):
+        cfg = dataset_cfg(clean, kind=kind, user_prompt=kind)
+        samples, report = build_dataset(cfg, "eval")
+        assert samples and report.used == count_items(cfg, "eval") and not report.skipped
+        s = samples[0]
+        assert s.task == kind and s.video.endswith(SUFFIX)
+        if kind == "mcq":
+            assert s.target in "ABCD" and s.reference["answer"] == s.target and "A. " in s.conversation[1]["content"][1]["text"]
+        else:
+            assert s.target == s.reference["answers"][0]
+    # a question whose video path leaves the root is skipped
+    root = tmp_path / "qa"
+    shutil.copytree(clean, root)
+    f = root / "eval" / "mcq.jsonl"
+    rows = [json.loads(x) for x in f.read_text().splitlines()]
+    rows[0]["video"] = "../../" + rows[0]["video"]
+    rows[1] = "not json"
+    f.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    samples, report = build_dataset(dataset_cfg(root, kind="mcq", user_prompt="mcq"), "eval")
+    assert report.counts == {"outside_root": 1, "invalid_json": 1}
+    assert report.skipped[0][0] == f"{f}:1"
+
+
+def test_blend_draws_follow_weights_deterministic_and_resumable():
+    sizes, weights = [50, 80, 30], [0.3, 0.5, 0.2]
+    draws = blend_draws(sizes, weights, seed=42, start=0, count=20000)
+    share = np.bincount([c for c, _ in draws], minlength=3) / len(draws)
+    assert np.allclose(share, weights, atol=0.015)
+    assert draws == blend_draws(sizes, weights, seed=42, start=0, count=20000)
+    assert draws[12345:12400] == blend_draws(sizes, weights, seed=42, start=12345, count=55)
+    assert draws[:100] != blend_draws(sizes, weights, seed=43, start=0, count=100)
+    # within a component no item repeats before all its items were drawn
+    first = [i for c, i in draws if c == 2][:30]
+    assert sorted(first) == list(range(30))
+
+
+def test_blend_dataset(tmp_path):
+    comps = []
+    for name, n in (("cv_annotated", 3), ("human_annotated", 4), ("reason1_sft", 2)):
+        make_synthetic(tmp_path / name, num_train=n, num_eval=0, seed=len(comps))
+        comps.append(BlendComponent(name=name, root=str(tmp_path / name), weight=[0.3, 0.5, 0.2][len(comps)]))
+    cfg = dataset_cfg(tmp_path / "unused", kind="blend", blend=comps, blend_length=40, blend_seed=1)
+    samples, report = build_dataset(cfg, "train")
+    assert len(samples) == 40 == count_items(cfg, "train") and report.used == 9
+    names = {s.meta["component"] for s in samples}
+    assert names == {"cv_annotated", "human_annotated", "reason1_sft"}
+    again, _ = build_dataset(cfg, "train")
+    assert [s.video for s in again] == [s.video for s in samples]
