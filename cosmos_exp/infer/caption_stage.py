@@ -172,6 +172,12 @@ def _load_samples(cfg: DictConfig) -> Tuple[List[Any], Dict[str, str]]:
     return samples, _data_report_skips(report)
 
 
+def prompt_turns(conversation: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The conversation without its assistant turn: datasets carry the training target, which the model
+    must not see (and which must not enter the prompt hash)."""
+    return [turn for turn in conversation if turn.get("role") != "assistant"]
+
+
 def _data_report_skips(report: Any) -> Dict[str, str]:
     """Items the data package skipped ({file: reason}), whatever shape its report has."""
     skipped = getattr(report, "skipped", None) or []
@@ -276,7 +282,7 @@ def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], cap
         ready: List[Tuple[Any, Any]] = []
         for sample in batch:
             try:
-                ready.append((sample, engine.prepare(sample.conversation)))
+                ready.append((sample, engine.prepare(prompt_turns(sample.conversation))))
             except Exception as exc:  # a bad video or an over-long item: skip it, keep the batch
                 if strict:
                     raise RuntimeError(f"item {sample.id} ({sample.video}): {exc}") from exc
@@ -316,16 +322,18 @@ def _generate_batch(engine: Any, ready: List[Tuple[Any, Any]], strict: bool, fai
 
 def _write_output(cfg: DictConfig, info: CheckpointInfo, sample: Any, out: Any, settings: Dict[str, Any],
                   captions_dir: Path, root: Path, report: _ShardReport) -> None:
+    conversation = prompt_turns(sample.conversation)
     if sample.task == "caption":
         parsed, status = parse_answer(out.text)
     else:  # mcq letters and free-form QA answers are read by the evaluator
         parsed, status = None, NOT_APPLICABLE
     record = records.build_record(
         item_id=sample.id, task=sample.task, video=sample.video, raw_text=out.text, parsed=parsed,
-        parse_status=status, reference=sample.reference, question=records.question_text(sample.conversation),
-        prompt_hash_value=records.prompt_hash(sample.conversation), generation=settings,
+        parse_status=status, reference=sample.reference, question=records.question_text(conversation),
+        prompt_hash_value=records.prompt_hash(conversation), generation=settings,
         checkpoint=info.path, model_type=info.model_type, num_generated_tokens=out.num_tokens,
         meta=dict(sample.meta or {}),
+        shard={"rank": report.data["rank"], "world_size": report.data["world_size"]},
     )
     if cfg.generation.cookbook_raw:  # written first: an item is done only once its record exists
         records.write_text_atomic(root / RAW_DIR / f"{sample.id}.txt", out.text)

@@ -94,6 +94,7 @@ def build_record(
     model_type: str,
     num_generated_tokens: Optional[int] = None,
     meta: Optional[Dict[str, Any]] = None,
+    shard: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     return {
         "id": item_id,
@@ -110,6 +111,7 @@ def build_record(
         "model_type": model_type,
         "num_generated_tokens": num_generated_tokens,
         "meta": meta or {},
+        "shard": shard,  # which rank wrote it: audits that no item was done twice
     }
 
 
