@@ -117,6 +117,8 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
             data_wait = 0.0
             # [loss sum, micro-batches, tokens, samples, stop requested], summed over ranks once per step
             stats = torch.zeros(5, dtype=torch.float64)
+            lr = _current_lr(scheduler, cfg.train.lr)
+            grad_norm = None
             for _ in range(accum):
                 t_data = time.perf_counter()
                 batch = next(batches)
@@ -124,6 +126,8 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 loss = engine(**batch).loss
                 engine.backward(loss)
+                if cfg.parallelism.zero_stage == 0 and engine.is_gradient_accumulation_boundary():
+                    grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 does not record it
                 engine.step()  # updates weights only at the accumulation boundary
                 stats += torch.tensor([loss.item(), 1.0, float(batch["attention_mask"].sum()),
                                        float(batch["input_ids"].shape[0]), 0.0], dtype=torch.float64)
@@ -133,8 +137,8 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
 
             metrics = {
                 "loss": float(stats[0] / stats[1]),
-                "lr": float(scheduler.get_last_lr()[0]) if scheduler is not None else cfg.train.lr,
-                "grad_norm": _grad_norm(engine),
+                "lr": lr,
+                "grad_norm": grad_norm if grad_norm is not None else _grad_norm(engine),
                 "tokens_per_s": float(stats[2]) / step_time,
                 "samples_per_s": float(stats[3]) / step_time,
                 "step_time_s": step_time,
@@ -204,6 +208,23 @@ def _all_reduce_sum(t: Any, device: Any) -> Any:
     moved = t.to(device)
     dist.all_reduce(moved, op=dist.ReduceOp.SUM)
     return moved.cpu()
+
+
+def _current_lr(scheduler: Any, base_lr: float) -> float:
+    """The lr of an unscaled (scale 1.0) group for the coming optimiser step."""
+    if scheduler is None:
+        return float(base_lr)
+    return float(base_lr) * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]
+
+
+def _local_grad_norm(module: Any) -> Optional[float]:
+    """Gradient norm before clipping, when gradients live on the parameters (ZeRO-0, full replicas)."""
+    import torch
+
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
 
 
 def _grad_norm(engine: Any) -> float:

@@ -65,7 +65,6 @@ class MetricsLogger:
 
     def message(self, text: str) -> None:
         if self.enabled:
-            (self._bar.write if self._bar is not None else print)(text)
             log.info(text)
 
     def close(self) -> None:
