@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
 
 from cosmos_exp.evaluate.cache import JudgeCache
@@ -117,6 +118,10 @@ def backoff_s(attempt: int, jcfg: Any, rng: random.Random) -> float:
 def judge_calls(calls: List[JudgeCall], jcfg: Any, api_key: str, cache: JudgeCache,
                 on_done: Optional[Callable[[str, JudgeOutcome], None]] = None) -> tuple:
     """Run every call (cache first); returns ({cache key: JudgeOutcome}, Usage)."""
+    if not isinstance(jcfg, SimpleNamespace):  # a DictConfig: plain attributes are much cheaper per call
+        from omegaconf import OmegaConf
+
+        jcfg = SimpleNamespace(**OmegaConf.to_container(jcfg, resolve=True))
     return asyncio.run(_judge_calls(calls, jcfg, api_key, cache, on_done))
 
 

@@ -100,7 +100,8 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
         lingo = LingoJudge(cfg.eval.lingo_judge_path)
     items = scoring.score_items(cfg, work, outcomes, lingo)
     for item in items:
-        write_json_atomic(run_dir / "scores" / f"{item['id']}.score.json", item)
+        # No fsync per item (it dominated a cached re-score): a rerun rebuilds any lost file from the cache.
+        write_json_atomic(run_dir / "scores" / f"{item['id']}.score.json", item, fsync=False)
     summary = scoring.summarise(cfg, work, items, usage)
     write_json_atomic(run_dir / "summary.json", summary)
     log.info("judge: %d items scored into %s", len(items), run_dir)
@@ -164,10 +165,11 @@ def _prepare(cfg: Any) -> Work:
 
 def _add_calls(cfg: Any, work: Work, metrics: List[str]) -> None:
     jcfg = cfg.eval.judge
+    model, temperature = str(jcfg.model), float(jcfg.temperature)  # hoisted: DictConfig access is slow per call
     for rec in work.run.items:
         if rec["task"] == "caption" and "llm_judge" in metrics:
             for key, human, answer in caption_pairs(rec, work.keys):
-                ck = cache_key(jcfg.model, work.rubric.sha256, jcfg.temperature, key, human, answer)
+                ck = cache_key(model, work.rubric.sha256, temperature, key, human, answer)
                 msgs = work.rubric.messages(key=key, description=work.rubric.keys[key], human_answer=human,
                                             model_answer=answer)
                 work.calls.append(JudgeCall(ck, msgs, work.rubric))
@@ -179,7 +181,7 @@ def _add_calls(cfg: Any, work: Work, metrics: List[str]) -> None:
             if not refs:
                 continue
             references = "\n".join(f"- {r}" for r in refs)
-            ck = cache_key(jcfg.model, work.lingo_rubric.sha256, jcfg.temperature, "lingoqa",
+            ck = cache_key(model, work.lingo_rubric.sha256, temperature, "lingoqa",
                            question + "\n" + references, pred)
             msgs = work.lingo_rubric.messages(question=question, references=references, prediction=pred)
             work.calls.append(JudgeCall(ck, msgs, work.lingo_rubric))
