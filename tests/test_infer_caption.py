@@ -266,3 +266,44 @@ def test_dry_run_lists_items_checkpoint_and_settings(prepared, tmp_path):
     assert str(prepared["tiny_qwen2_5_vl"].resolve()) in proc.stdout and "model_type=qwen2_5_vl" in proc.stdout
     assert '"batch_size": 5' in proc.stdout
     assert not (tmp_path / "outputs").exists() and not (prepared["outputs"] / "captions").exists()
+
+
+def test_vllm_engine_without_vllm_is_a_config_error(prepared):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    with pytest.raises(ConfigError, match="vllm is not installed") as info:
+        caption_stage.plan(make_cfg(prepared, "generation.engine=vllm"))
+    assert info.value.key == "generation.engine"
+
+
+@pytest.mark.slow
+def test_slurm_array_tasks_through_the_cli_share_one_output_dir(prepared, tmp_path):
+    """Two array tasks of one job, started side by side as SLURM would, each its own cosmos-exp process."""
+    out = tmp_path / "shared"
+    args = ["stage=caption", f"paths.root={prepared['outputs']}", "generation.max_new_tokens=8",
+            f"generation.output_dir={out}"]
+    procs = []
+    for task in (1, 2):  # --array=1-2
+        env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="1")
+        procs.append(subprocess.Popen([sys.executable, "-m", "cosmos_exp.run", *args], cwd=tmp_path, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    records = captions(out)
+    assert sorted(records) == eval_ids(prepared)
+    assert sorted(r["shard"]["rank"] for r in records.values()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    idx = index(out)  # whichever task finished last merged both reports
+    assert idx["counts"]["done"] == 8 and idx["counts"]["generated_this_run"] == 8
+    assert sorted(s["source"] for s in idx["shards"]) == ["slurm_array", "slurm_array"]
+
+
+def test_split_choice(prepared, tmp_path):
+    caption_stage.run(make_cfg(prepared, "generation.split=train", "generation.max_items=2"), tmp_path)
+    assert sorted(captions(tmp_path)) == ["synth_train_0000", "synth_train_0001"]
+    assert index(tmp_path)["dataset"]["split"] == "train"
+    with pytest.raises(ConfigError, match="no items in split 'test'") as info:
+        caption_stage.plan(make_cfg(prepared, "generation.split=test"))
+    assert info.value.key == "generation.split"

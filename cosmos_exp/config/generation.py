@@ -14,8 +14,8 @@ class GenerationConfig:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     seed: int = 0  # sampling: each batch is seeded from this and its item ids
-    # Which split of the dataset to answer.
-    split: str = "eval"
+    # Which split of the dataset to answer; None: the dataset's eval_split.
+    split: Optional[str] = None
     # Regenerate items that already have an output.
     force: bool = False
     max_items: Optional[int] = None

@@ -9,6 +9,7 @@ SLURM each process answers its own share (see sharding.py).
 """
 
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -50,6 +51,9 @@ def _check_generation(cfg: DictConfig) -> None:
         raise ConfigError("generation.repetition_penalty", f"must be > 0, got {g.repetition_penalty}")
     if g.max_items is not None and g.max_items < 1:
         raise ConfigError("generation.max_items", f"must be >= 1 or null, got {g.max_items}")
+    if g.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("generation.engine", "vllm is not installed in this environment",
+                          "pip install 'cosmos_exp[vllm]' on a CUDA machine, or generation.engine=transformers")
     if g.output_dir is not None and Path(g.output_dir).exists() and not Path(g.output_dir).is_dir():
         raise ConfigError("generation.output_dir", f"{g.output_dir} exists and is not a directory")
 
@@ -83,6 +87,10 @@ def generation_settings(cfg: DictConfig) -> Dict[str, Any]:
     return settings
 
 
+def eval_split(cfg: DictConfig) -> str:
+    return cfg.generation.split or cfg.dataset.eval_split
+
+
 def captions_root(cfg: DictConfig, run_dir: Path) -> Path:
     """Where captions/ lives: the run directory, or generation.output_dir to resume / share one."""
     return Path(cfg.generation.output_dir).resolve() if cfg.generation.output_dir else Path(run_dir)
@@ -91,8 +99,11 @@ def captions_root(cfg: DictConfig, run_dir: Path) -> Path:
 def plan(cfg: DictConfig) -> Plan:
     _check_generation(cfg)
     info = inspect_checkpoint(cfg.model.path)
-    split = cfg.generation.split
+    split = eval_split(cfg)
     count, where = _cheap_item_count(cfg.dataset, split)
+    if count == 0:
+        raise ConfigError("generation.split", f"dataset '{cfg.dataset.name}' has no items in split '{split}' "
+                          f"(looked in {where})", "check dataset.root and generation.split")
     if count is not None and cfg.generation.max_items is not None:
         count = min(count, cfg.generation.max_items)
     p = Plan(stage="caption")
@@ -123,8 +134,9 @@ def plan(cfg: DictConfig) -> Plan:
 
 
 def _launched_externally() -> bool:
-    """True inside torchrun / srun / a SLURM array task, or inside a worker this stage started."""
-    return any(os.environ.get(v) for v in (WORKER_ENV, "WORLD_SIZE", "SLURM_ARRAY_TASK_ID")) or \
+    """True inside torchrun / a multi-task srun, or inside a worker this stage started. (A SLURM array
+    task still starts its own workers: their shares nest inside the task's, see sharding.py.)"""
+    return any(os.environ.get(v) for v in (WORKER_ENV, "WORLD_SIZE")) or \
         int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
@@ -158,13 +170,13 @@ def _run_workers(cfg: DictConfig, run_dir: Path, root: Path, nproc: int) -> Dict
 def _load_samples(cfg: DictConfig) -> Tuple[List[Any], Dict[str, str]]:
     from cosmos_exp.data.datasets import build_dataset
 
-    samples, report = build_dataset(cfg.dataset, cfg.generation.split)
+    samples, report = build_dataset(cfg.dataset, eval_split(cfg))
     samples = sorted(samples, key=lambda s: s.id)
     seen = set()
     for s in samples:
         records.check_item_id(s.id)
         if s.id in seen:
-            raise ValueError(f"dataset '{cfg.dataset.name}' split '{cfg.generation.split}' has two items "
+            raise ValueError(f"dataset '{cfg.dataset.name}' split '{eval_split(cfg)}' has two items "
                              f"with id {s.id!r}; outputs are named by id")
         seen.add(s.id)
     if cfg.generation.max_items is not None:
@@ -240,7 +252,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
     header = {
         "checkpoint": info.path, "model_type": info.model_type,
         "dataset": {"name": cfg.dataset.name, "kind": cfg.dataset.kind, "root": str(cfg.dataset.root),
-                    "split": cfg.generation.split},
+                    "split": eval_split(cfg)},
         "generation": generation_settings(cfg),
         "dataset_skipped": dataset_skips,
     }
@@ -297,6 +309,9 @@ def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], cap
                 continue
             _write_output(cfg, info, sample, out, settings, captions_dir, root, report)
         report.save()
+        done, seconds = report.data["generated"], report.data["generate_seconds"]
+        log.info("rank %d: %d/%d generated, %d failed, %.2f videos/s", report.data["rank"], done, len(pending),
+                 len(report.data["failed"]), done / seconds if seconds else 0.0)
 
 
 def _generate_batch(engine: Any, ready: List[Tuple[Any, Any]], strict: bool, fail: Any) -> List[Any]:
