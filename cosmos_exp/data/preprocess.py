@@ -120,12 +120,18 @@ def resize_frames(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return out.clamp_(0, 255).round_().to(torch.uint8)
 
 
-def normalize(frames: torch.Tensor, spec: VisionSpec) -> torch.Tensor:
-    """uint8 -> float32 (x / 255 - mean) / std, fused the way the official processors fuse it."""
+def normalize(frames: torch.Tensor, spec: VisionSpec, channel_dim: int = -3) -> torch.Tensor:
+    """uint8 -> float32 (x / 255 - mean) / std, fused the way the official processors fuse it.
+
+    Elementwise, so it gives the same bits on frames [T, C, H, W] or on patches laid out
+    [N, C, T, P, P] (channel_dim=1); the latter lets us patchify while the data is still uint8.
+    """
     mean = torch.tensor(spec.image_mean, device=frames.device) * (1.0 / spec.rescale_factor)
     std = torch.tensor(spec.image_std, device=frames.device) * (1.0 / spec.rescale_factor)
+    shape = [1] * frames.dim()
+    shape[channel_dim] = -1
     x = frames.to(torch.float32)
-    return x.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+    return x.sub_(mean.view(shape)).div_(std.view(shape))
 
 
 def patchify(frames: torch.Tensor, spec: VisionSpec) -> Tuple[torch.Tensor, Tuple[int, int, int]]:
@@ -148,10 +154,14 @@ def preprocess_frames(frames: np.ndarray, spec: VisionSpec, vision) -> Tuple[tor
     """uint8 [T, H, W, 3] frames -> (pixel_values_videos [N, C*T*P*P], video_grid_thw [1, 3])."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames [T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
-    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
+    # a channels-last view: torch's resize kernels read it directly, no copy needed
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     size = target_size(spec, video.shape[0], video.shape[2], video.shape[3], vision)
     video = resize_frames(video, size)
-    pixels, grid = patchify(normalize(video, spec), spec)
+    # patchify the uint8 frames (a quarter of the bytes to move), then normalise in the patch layout
+    patches, grid = patchify(video, spec)
+    tps, p = spec.temporal_patch_size, spec.patch_size
+    pixels = normalize(patches.view(-1, 3, tps, p, p), spec, channel_dim=1).view(patches.shape[0], -1)
     return pixels, torch.tensor([grid], dtype=torch.long)
 
 
