@@ -307,3 +307,16 @@ def test_split_choice(prepared, tmp_path):
     with pytest.raises(ConfigError, match="no items in split 'test'") as info:
         caption_stage.plan(make_cfg(prepared, "generation.split=test"))
     assert info.value.key == "generation.split"
+
+
+def test_resuming_with_other_settings_is_refused(prepared, tmp_path):
+    out = f"generation.output_dir={tmp_path}"
+    caption_stage.run(make_cfg(prepared, out, "generation.max_items=2"), tmp_path / "run1")
+    caption_stage.plan(make_cfg(prepared, out, "generation.batch_size=1"))  # batch size may change
+    with pytest.raises(ConfigError, match="other generation") as info:
+        caption_stage.plan(make_cfg(prepared, out, "generation.max_new_tokens=17"))
+    assert info.value.key == "generation.output_dir"
+    other = make_cfg(prepared, out, f"model.path={prepared['tiny_qwen3_vl']}", model="tiny_qwen3_vl")
+    with pytest.raises(ConfigError, match="other checkpoint"):
+        caption_stage.run(other, tmp_path / "run2")
+    caption_stage.plan(make_cfg(prepared, out, "generation.max_new_tokens=17", "generation.force=true"))

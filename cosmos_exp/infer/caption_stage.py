@@ -91,6 +91,30 @@ def eval_split(cfg: DictConfig) -> str:
     return cfg.generation.split or cfg.dataset.eval_split
 
 
+def resume_key(cfg: DictConfig, checkpoint: str) -> Dict[str, Any]:
+    """What must match for a rerun to reuse existing outputs (batch size may change; it only pads)."""
+    settings = {k: v for k, v in generation_settings(cfg).items() if k != "batch_size"}
+    return {"checkpoint": checkpoint, "dataset": cfg.dataset.name, "split": eval_split(cfg),
+            "generation": settings}
+
+
+def check_resumable(cfg: DictConfig, root: Path, checkpoint: str) -> None:
+    """Refuse to mix answers of different weights or settings in one captions/ directory."""
+    if cfg.generation.force:
+        return
+    try:
+        previous = json.loads((root / records.CAPTIONS_DIR / records.INDEX_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    old = previous.get("resume_key")
+    new = resume_key(cfg, checkpoint)
+    if old is not None and old != new:
+        changed = sorted(k for k in new if old.get(k) != new[k])
+        raise ConfigError("generation.output_dir", f"{root}/captions holds answers made with other "
+                          f"{', '.join(changed)} ({json.dumps({k: old.get(k) for k in changed})})",
+                          "use a new output directory, or generation.force=true to regenerate every item")
+
+
 def captions_root(cfg: DictConfig, run_dir: Path) -> Path:
     """Where captions/ lives: the run directory, or generation.output_dir to resume / share one."""
     return Path(cfg.generation.output_dir).resolve() if cfg.generation.output_dir else Path(run_dir)
@@ -106,6 +130,8 @@ def plan(cfg: DictConfig) -> Plan:
                           f"(looked in {where})", "check dataset.root and generation.split")
     if count is not None and cfg.generation.max_items is not None:
         count = min(count, cfg.generation.max_items)
+    if cfg.generation.output_dir:
+        check_resumable(cfg, Path(cfg.generation.output_dir), info.path)
     p = Plan(stage="caption")
     p.add_input(f"checkpoint (model_type={info.model_type}, {info.num_weight_files} weight files)", info.path)
     p.add_input(f"items of dataset '{cfg.dataset.name}' split '{split}' (kind {cfg.dataset.kind})", where, count)
@@ -164,7 +190,7 @@ def _run_workers(cfg: DictConfig, run_dir: Path, root: Path, nproc: int) -> Dict
         log.error("caption shards failed; finished items are kept, a rerun does the rest")
         raise
     index = json.loads((root / records.CAPTIONS_DIR / records.INDEX_NAME).read_text(encoding="utf-8"))
-    return {"captions_dir": str(root / records.CAPTIONS_DIR), **index["counts"]}
+    return {"captions_dir": str(root / records.CAPTIONS_DIR), "checkpoint": index["checkpoint"], **index["counts"]}
 
 
 def _load_samples(cfg: DictConfig) -> Tuple[List[Any], Dict[str, str]]:
@@ -243,6 +269,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
     """Answer this rank's share of the split; returns the counts of index.json."""
     captions_dir = root / records.CAPTIONS_DIR
     captions_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(cfg, root, info.path)
     samples, dataset_skips = _load_samples(cfg)
     ids = [s.id for s in samples]
     mine = take_shard(samples, shard)
@@ -255,6 +282,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
                     "split": eval_split(cfg)},
         "generation": generation_settings(cfg),
         "dataset_skipped": dataset_skips,
+        "resume_key": resume_key(cfg, info.path),
     }
     report = _ShardReport(captions_dir, shard, assigned=len(mine), skipped_existing=len(mine) - len(pending))
     report.save()
@@ -270,7 +298,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
     finally:
         report.save()
         index = _update_index(captions_dir, ids, header, shard.world_size)
-    return {"captions_dir": str(captions_dir), **index["counts"]}
+    return {"captions_dir": str(captions_dir), "checkpoint": info.path, **index["counts"]}
 
 
 def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
