@@ -210,3 +210,24 @@ def test_two_processes_over_gloo(inputs, tmp_path, parallelism):
     assert w.keys() == src.keys() and all(w[k].shape == src[k].shape for k in w)  # ZeRO-3: full weights gathered
     video = next((inputs["data"] / "eval" / "videos").iterdir())
     assert _load_and_generate(step, video)["n_new"] >= 1
+
+
+@pytest.mark.slow
+def test_two_process_zero2_resume_after_sigkill_matches(inputs, tmp_path):
+    extra = ("model=tiny_qwen3_vl", "parallelism=zero2", "parallelism.master_port=29651", "train.micro_batch_size=1",
+             "train.global_batch_size=2", "train.max_steps=6", "train.save_every=2", "train.eval_every=null")
+    straight = tmp_path / "straight"
+    _sft(inputs, straight, *extra)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_exp.run", *_args(inputs, killed, *extra)],
+                            cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _wait_for(killed / "checkpoints" / "step_2", proc)
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
+    finally:
+        proc.wait()
+    assert not (killed / "checkpoints" / "step_6").exists(), "the run finished before it could be killed"
+    _sft(inputs, killed, *extra)
+    assert json.loads((killed / "train_result.json").read_text())["start_step"] >= 2
+    _assert_same_weights(straight / "checkpoints" / "step_6", killed / "checkpoints" / "step_6")
