@@ -59,6 +59,7 @@ def test_worker_processes_give_the_same_batches(setup):
         assert torch.equal(x["input_ids"], y["input_ids"])
         assert torch.equal(x["pixel_values_videos"], y["pixel_values_videos"])
     assert loader.state_dict() == {"step": 4}
+    loader.close()
 
 
 def test_bad_video_at_load_time_is_replaced(setup, tmp_path):

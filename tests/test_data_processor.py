@@ -121,3 +121,17 @@ def test_save_pretrained_round_trip(model_dir, data, tmp_path):
     q = Processor.from_pretrained(tmp_path)
     a, b = p.encode(samples[1].conversation, cfg.vision), q.encode(samples[1].conversation, cfg.vision)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_token_layout_is_the_checkpoint_chat_template(model_dir, data):
+    cfg, samples = data
+    p = Processor.from_pretrained(model_dir)
+    conv = samples[0].conversation
+    assert p.prompt_text(conv, add_generation_prompt=False) == p.tokenizer.apply_chat_template(conv, tokenize=False)
+    enc = p.encode(conv, cfg.vision)
+    ids = enc["input_ids"].tolist()
+    # collapse the expanded video back to the template's single placeholder
+    start = ids.index(p.vision_start_id)
+    end = len(ids) - 1 - ids[::-1].index(p.vision_end_id)
+    collapsed = ids[: start + 1] + [p.video_pad_id] + ids[end:]
+    assert p.tokenizer.decode(collapsed) == p.prompt_text(conv, add_generation_prompt=False)

@@ -79,6 +79,13 @@ class TrainLoader:
     def __init__(self, dataset: _BatchDataset, num_workers: int, start_step: int = 0, prefetch: int = 2) -> None:
         self.dataset, self.num_workers, self.prefetch = dataset, num_workers, prefetch
         self.step = int(start_step)
+        self._active = None
+
+    def close(self) -> None:
+        """Stop the worker processes of the running iteration, if any."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
 
     def state_dict(self) -> dict:
         return {"step": self.step}
@@ -87,6 +94,11 @@ class TrainLoader:
         self.step = int(state["step"])
 
     def __iter__(self) -> Iterator[dict]:
+        self.close()
+        self._active = self._batches()
+        return self._active
+
+    def _batches(self) -> Iterator[dict]:
         if self.num_workers <= 0:
             while True:
                 batch = self.dataset[self.step]

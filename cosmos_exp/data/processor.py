@@ -160,6 +160,18 @@ class Processor:
     def _text_ids(self, text: str) -> List[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
+    @staticmethod
+    def prompt_text(conversation: List[dict], add_generation_prompt: bool = True) -> str:
+        """The chat text with one unexpanded `<|video_pad|>` (what engines that expand it themselves take)."""
+        system, user_text, _, target = split_conversation(conversation)
+        text = (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
+                f"<|vision_start|><|video_pad|><|vision_end|>{user_text}<|im_end|>\n")
+        if add_generation_prompt:
+            return text + "<|im_start|>assistant\n"
+        if target is not None:
+            text += f"<|im_start|>assistant\n{target}<|im_end|>\n"
+        return text
+
     def encode(self, conversation: List[dict], vision, add_generation_prompt: bool = False) -> dict:
         """Tensors for one sample (see the module docstring for the layout)."""
         import torch
