@@ -141,7 +141,8 @@ def _probe_video(path: Path, vision) -> Optional[str]:
     return None
 
 
-def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref: Path) -> bool:
+def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref: Path,
+                 probed: Optional[Dict[str, Optional[str]]] = None) -> bool:
     if path is None or not path.is_file():
         report.skip(ref, f"no video at {path}" if path else "no video for this label", "missing_video", cfg.strict)
         return False
@@ -152,7 +153,13 @@ def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref:
         report.skip(path, "video file is empty (0 bytes)", "empty_video", cfg.strict)
         return False
     if cfg.probe_videos:
-        reason = _probe_video(path, cfg.vision)
+        key = str(path.resolve())
+        if probed is not None and key in probed:
+            reason = probed[key]  # many questions share one clip: open it once
+        else:
+            reason = _probe_video(path, cfg.vision)
+            if probed is not None:
+                probed[key] = reason
         if reason:
             report.skip(path, reason, "bad_video", cfg.strict)
             return False
@@ -209,6 +216,7 @@ def _qa_samples(cfg, split: str, report: DataReport) -> List[Sample]:
         raise DataError(f"{path}: {kind} question file not found")
     system, instruction = load_prompt(cfg.system_prompt), load_prompt(cfg.user_prompt)
     samples = []
+    probed: Dict[str, Optional[str]] = {}
     for lineno, line in enumerate(path.open(encoding="utf-8"), 1):
         if not line.strip():
             continue
@@ -233,7 +241,7 @@ def _qa_samples(cfg, split: str, report: DataReport) -> List[Sample]:
             report.skip(where, f"video path {row['video']!r} points outside the dataset root {split_dir.parent}",
                         "outside_root", cfg.strict)
             continue
-        if not _check_video(video, split_dir.parent, cfg, report, Path(where)):
+        if not _check_video(video, split_dir.parent, cfg, report, Path(where), probed):
             continue
         vpath = str(video.resolve())
         if kind == "mcq":
