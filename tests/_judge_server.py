@@ -4,7 +4,7 @@ POST /v1/chat/completions answers rubric-shaped text ("reasoning ... <score>N</s
 that is a deterministic function of the prompt, and reports token usage. Faults can be injected:
   server.faults            - a queue applied to the next requests in arrival order
   server.faults_for[text]  - a queue applied to requests whose prompt contains `text`
-Each fault is a tuple: ("429", retry_after_s or None), ("500",), ("503",), ("timeout", sleep_s),
+Each fault is a tuple: ("429", retry_after_s or None), ("500",), ("503",), ("400",), ("401",), ("timeout", sleep_s),
 ("empty",), ("no_tag",), ("malformed",) (a non-JSON 200 body), ("no_choices",).
 
 Run standalone (the benchmark does, so the server has its own process):
@@ -74,6 +74,10 @@ class FakeJudgeServer:
                 if kind == "429":
                     headers = {"Retry-After": str(fault[1])} if len(fault) > 1 and fault[1] is not None else {}
                     return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
+                if kind in ("400", "401"):  # echoes a masked key, as the real API does for a wrong one
+                    auth = (self.headers.get("Authorization") or "")[7:]
+                    return self._send(int(kind), {"error": {"message": f"Incorrect API key provided: "
+                                                            f"{auth[:6]}***{auth[-4:]}", "type": "invalid_request"}})
                 if kind in ("500", "502", "503"):
                     return self._send(int(kind), {"error": {"message": "server error", "type": "server"}})
                 if kind == "timeout":

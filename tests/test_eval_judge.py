@@ -16,7 +16,7 @@ from cosmos_exp.config.schema import Config
 from cosmos_exp.evaluate import judge_stage
 from cosmos_exp.evaluate.rubric import load_rubric
 
-KEY = "sk-test-DO-NOT-LEAK-4242"
+KEY = "sk-test-DO-NOT-LEAK-QZXW"
 
 
 @pytest.fixture
@@ -161,13 +161,19 @@ def test_max_cost_stops_new_requests(tmp_path, server):
 
 def test_api_key_never_written(tmp_path, server):
     write_caption_run(tmp_path / "cap", 2)
+    # A 401 echoing a masked key is not retried, and its message reaches the score file without the key.
+    server.faults_for = {"follows car number 1": [("401",)]}
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
     judge_stage.run(cfg, tmp_path / "run")
     assert server.requests[0]["authorization"] == f"Bearer {KEY}"  # it was used...
+    failed = json.loads((tmp_path / "run" / "scores" / "clip0001.score.json").read_text())
+    sa = failed["metrics"]["llm_judge"]["keys"]["safety_analysis"]
+    assert sa["status"] == "failed" and sa["attempts"] == 1 and "HTTP 401" in sa["error"]
     for root in (tmp_path / "run", tmp_path / "outputs"):  # ...and is nowhere on disk, the cache included
         for p in root.rglob("*"):
             if p.is_file():
-                assert KEY.encode() not in p.read_bytes(), p
+                data = p.read_bytes()
+                assert KEY.encode() not in data and KEY[:6].encode() not in data and KEY[-4:].encode() not in data, p
 
 
 def test_missing_key_and_bad_inputs_are_config_errors(tmp_path, server, monkeypatch):

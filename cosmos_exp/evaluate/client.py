@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
@@ -21,6 +22,7 @@ from cosmos_exp.evaluate.rubric import Rubric
 
 log = logging.getLogger(__name__)
 _MAX_RETRY_AFTER_S = 300.0
+_KEYISH = re.compile(r"sk-[A-Za-z0-9*_\-]{3,}")
 
 
 @dataclass
@@ -147,6 +149,7 @@ async def _judge_calls(calls, jcfg, api_key, cache, on_done):
         try:
             async def one(call: JudgeCall) -> None:
                 out = await _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng)
+                out.error = scrub(out.error, api_key)
                 outcomes[call.key] = out
                 if out.status == "scored":
                     usage.scored += 1
@@ -236,6 +239,15 @@ async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) 
             delay = min(delay, max(jcfg.backoff_max_s, _MAX_RETRY_AFTER_S)) + rng.uniform(0, min(1.0, 0.1 * delay))
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+def scrub(text: Optional[str], api_key: str) -> Optional[str]:
+    """Error texts go into score files: drop the key and the masked key fragments some APIs echo back."""
+    if not text:
+        return text
+    if api_key:
+        text = text.replace(api_key, "***")
+    return _KEYISH.sub("sk-***", text)
 
 
 def _count(usage: Usage, what: str) -> None:

@@ -54,7 +54,7 @@ def plan(cfg: Any) -> Plan:
     if work.run.bad:
         p.notes.append(f"{len(work.run.bad)} unreadable caption files will be skipped and reported")
     tasks = Counter(rec["task"] for rec in work.run.items)
-    p.notes.append("metrics " + ", ".join(cfg.eval.metrics) + "; items by task " + dict(tasks).__repr__())
+    p.notes.append(f"metrics {', '.join(cfg.eval.metrics)}; items by task {dict(tasks)}")
     if work.calls:
         jcfg = cfg.eval.judge
         unique = {c.key: c for c in work.calls}
