@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -317,29 +318,45 @@ def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], cap
         log.warning("item %s (%s) failed: %s", sample.id, sample.video, reason)
         report.data["failed"][sample.id] = f"{sample.video}: {reason}"
 
-    for start in range(0, len(pending), g.batch_size):
-        batch = pending[start : start + g.batch_size]
-        ready: List[Tuple[Any, Any]] = []
-        for sample in batch:
-            try:
-                ready.append((sample, engine.prepare(prompt_turns(sample.conversation))))
-            except Exception as exc:  # a bad video or an over-long item: skip it, keep the batch
-                if strict:
-                    raise RuntimeError(f"item {sample.id} ({sample.video}): {exc}") from exc
-                fail(sample, f"{type(exc).__name__}: {exc}")
-        if not ready:
-            continue
-        t0 = time.perf_counter()
-        outputs = _generate_batch(engine, ready, strict, fail)
-        report.data["generate_seconds"] += time.perf_counter() - t0
-        for (sample, _), out in zip(ready, outputs):
-            if out is None:
+    batches = [pending[i : i + g.batch_size] for i in range(0, len(pending), g.batch_size)]
+    # Decoding and preprocessing of the next batch overlap the current batch's generate (threads: the
+    # decoders and torch kernels release the GIL); results are consumed in order, so outputs are unchanged.
+    with ThreadPoolExecutor(max_workers=min(4, g.batch_size), thread_name_prefix="prepare") as pool:
+        def submit(batch: List[Any]) -> List[Tuple[Any, Future]]:
+            return [(s, pool.submit(engine.prepare, prompt_turns(s.conversation))) for s in batch]
+
+        started = time.perf_counter()  # throughput counts decoding + preprocessing + generate, not loading
+        upcoming = submit(batches[0])
+        for number in range(len(batches)):
+            current = upcoming
+            if number + 1 < len(batches):
+                upcoming = submit(batches[number + 1])
+            ready = _collect_prepared(current, strict, fail)
+            if not ready:
                 continue
-            _write_output(cfg, info, sample, out, settings, captions_dir, root, report)
-        report.save()
-        done, seconds = report.data["generated"], report.data["generate_seconds"]
-        log.info("rank %d: %d/%d generated, %d failed, %.2f videos/s", report.data["rank"], done, len(pending),
-                 len(report.data["failed"]), done / seconds if seconds else 0.0)
+            outputs = _generate_batch(engine, ready, strict, fail)
+            for (sample, _), out in zip(ready, outputs):
+                if out is None:
+                    continue
+                _write_output(cfg, info, sample, out, settings, captions_dir, root, report)
+            report.data["generate_seconds"] = time.perf_counter() - started
+            report.save()
+            done, seconds = report.data["generated"], report.data["generate_seconds"]
+            log.info("rank %d: %d/%d generated, %d failed, %.2f videos/s", report.data["rank"], done, len(pending),
+                     len(report.data["failed"]), done / seconds if seconds else 0.0)
+
+
+def _collect_prepared(prepared: List[Tuple[Any, Future]], strict: bool, fail: Any) -> List[Tuple[Any, Any]]:
+    """Encoded items of one batch; a bad video or an over-long item is skipped and reported."""
+    ready = []
+    for sample, future in prepared:
+        try:
+            ready.append((sample, future.result()))
+        except Exception as exc:
+            if strict:
+                raise RuntimeError(f"item {sample.id} ({sample.video}): {exc}") from exc
+            fail(sample, f"{type(exc).__name__}: {exc}")
+    return ready
 
 
 def _generate_batch(engine: Any, ready: List[Tuple[Any, Any]], strict: bool, fail: Any) -> List[Any]:
