@@ -190,6 +190,16 @@ def test_missing_key_and_bad_inputs_are_config_errors(tmp_path, server, monkeypa
     with pytest.raises(ConfigError) as e:
         judge_stage.plan(cfg)
     assert e.value.key == "eval.metrics"
+    cfg.eval.metrics = ["llm_judge"]
+    cfg.eval.judge.rubric = "no_such_rubric"
+    with pytest.raises(ConfigError) as e:
+        judge_stage.plan(cfg)
+    assert e.value.key == "eval.judge.rubric" and "similarity_v1" in str(e.value)
+    cfg.eval.judge.rubric = "similarity_v1"
+    cfg.eval.caption_keys = ["weather", "colour_of_sky"]
+    with pytest.raises(ConfigError) as e:
+        judge_stage.plan(cfg)
+    assert e.value.key == "eval.caption_keys"
     monkeypatch.delenv("COSMOS_TEST_JUDGE_KEY")
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
     with pytest.raises(ConfigError) as e:

@@ -136,22 +136,17 @@ def _prepare(cfg: Any) -> Work:
         raise ConfigError("captions", f"none of the caption files in {cap_dir}/captions/ could be read", "see the files")
     jcfg = cfg.eval.judge
     rubric = lingo_rubric = lingo_method = None
-    try:
-        if "llm_judge" in metrics or "local" in metrics or "bleu" in metrics:
-            rubric = load_rubric(jcfg.rubric)
-        if "lingoqa" in metrics:
-            if cfg.eval.lingo_judge_path:
-                if not (Path(cfg.eval.lingo_judge_path) / "config.json").is_file():
-                    raise ConfigError("eval.lingo_judge_path", f"{cfg.eval.lingo_judge_path}/config.json not found",
-                                      "point at a local Lingo-Judge directory, or set it to null for the LLM variant")
-                lingo_method = "lingo_judge_classifier"
-            else:
-                lingo_method = "llm_judge"
-                lingo_rubric = load_rubric(jcfg.lingoqa_rubric)
-    except (FileNotFoundError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError("eval.judge.rubric", str(e), "use a file under cosmos_exp/evaluate/rubrics/") from e
+    if "llm_judge" in metrics or "local" in metrics or "bleu" in metrics:
+        rubric = _rubric(jcfg.rubric, "eval.judge.rubric")
+    if "lingoqa" in metrics:
+        if cfg.eval.lingo_judge_path:
+            if not (Path(cfg.eval.lingo_judge_path) / "config.json").is_file():
+                raise ConfigError("eval.lingo_judge_path", f"{cfg.eval.lingo_judge_path}/config.json not found",
+                                  "point at a local Lingo-Judge directory, or set it to null for the LLM variant")
+            lingo_method = "lingo_judge_classifier"
+        else:
+            lingo_method = "llm_judge"
+            lingo_rubric = _rubric(jcfg.lingoqa_rubric, "eval.judge.lingoqa_rubric")
     keys = list(cfg.eval.caption_keys) if cfg.eval.caption_keys else list(rubric.keys) if rubric else []
     if rubric is not None and "llm_judge" in metrics:
         unknown_keys = [k for k in keys if k not in rubric.keys]
@@ -161,6 +156,13 @@ def _prepare(cfg: Any) -> Work:
     work = Work(run=run, keys=keys, rubric=rubric, lingo_rubric=lingo_rubric, lingo_method=lingo_method)
     _add_calls(cfg, work, metrics)
     return work
+
+
+def _rubric(name: str, key: str) -> Rubric:
+    try:
+        return load_rubric(name)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(key, str(e), "name a file under cosmos_exp/evaluate/rubrics/ or give a path") from e
 
 
 def _add_calls(cfg: Any, work: Work, metrics: List[str]) -> None:
