@@ -43,7 +43,7 @@ def _model_stamp(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def plan(cfg: DictConfig) -> Plan:
-    from cosmos_exp.data.synthetic import count_items
+    from cosmos_exp.data.datasets import count_items
 
     p = Plan("prepare")
     d, m = cfg.dataset, cfg.model
