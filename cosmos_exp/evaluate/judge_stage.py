@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from cosmos_exp.config import ConfigError
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, caption_files, load_caption_run, parsed_caption, render_value
-from cosmos_exp.evaluate.client import JudgeCall, JudgeOutcome, cost_usd, estimate_tokens
+from cosmos_exp.evaluate.client import JudgeCall, JudgeOutcome, Usage, cost_usd, estimate_tokens
 from cosmos_exp.evaluate.files import write_json_atomic
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 from cosmos_exp.plan import Plan
@@ -83,7 +83,7 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     run_dir = Path(run_dir)
     jcfg = cfg.eval.judge
     outcomes: Dict[str, JudgeOutcome] = {}
-    usage = None
+    usage = Usage()  # zeros when nothing needed judging (e.g. no caption parsed as JSON)
     if work.calls:
         from cosmos_exp.evaluate.client import judge_calls
 
