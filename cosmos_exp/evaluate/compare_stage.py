@@ -38,6 +38,9 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
         for field in ("model", "rubric_sha256", "temperature"):
             if ja.get(field) != jb.get(field):
                 warnings.append(f"{m}: judge {field} differs ({ja.get(field)} vs {jb.get(field)}); scores are not comparable")
+        ra, rb = sa["metrics"][m].get("reference_text"), sb["metrics"][m].get("reference_text")
+        if ra != rb:
+            warnings.append(f"{m}: reference text differs ({ra} vs {rb}); scores are not comparable")
         pairs = [(a[i]["metrics"][m], b[i]["metrics"][m]) for i in ids if m in a[i]["metrics"] and m in b[i]["metrics"]]
         if not pairs:
             continue
