@@ -41,6 +41,7 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     import torch.distributed as dist
 
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     stop = StopRequest().install()
 
     # 1. Processes and seeds. -------------------------------------------------------------------
@@ -111,6 +112,7 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     eval_loss: Optional[float] = None
     step = start_step
     engine.train()
+    t_run = time.perf_counter()
     try:
         for step in range(start_step + 1, total + 1):
             t_step = time.perf_counter()
@@ -144,6 +146,7 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
                 "step_time_s": step_time,
                 "data_wait_s": data_wait,
                 "memory_gb": _memory_gb(on_gpu),
+                "elapsed_s": time.perf_counter() - t_run,  # since this process started its loop
                 "epoch": step / max(1, train_data.steps_per_epoch(len(train_samples), cfg.train.micro_batch_size,
                                                                   world, accum)),
             }

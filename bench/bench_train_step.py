@@ -1,0 +1,282 @@
+"""Step time of our SFT loop against a bare DeepSpeed loop, same model, data and engine config.
+
+    python bench/bench_train_step.py [--steps 24] [--repeats 2] [--family qwen3_vl] [--hidden 64]
+
+CPU (default): builds a tiny model and a synthetic dataset in a temp dir, then alternates
+  - bare: deepspeed.initialize + loader + forward/backward/step, nothing else;
+  - ours: cosmos_exp.train.deepspeed_loop.train (metrics, all-reduced stats, progress bar,
+    metrics.jsonl, stop-signal agreement; checkpoints only at the end, excluded from the timing),
+in one process, and compares the median per-step wall time (ours from consecutive `elapsed_s`).
+Goal: ours / bare <= 1.05.
+
+GPU (--gpu, needs CUDA; NOT run on CPU CI): a random-initialised model of the real
+Cosmos-Reason2-2B (Qwen3-VL-2B) shape, bf16, model_max_length 4096, 16 frames, one GPU: samples/s and
+model FLOPs utilisation (6 * parameters * tokens / s / peak) of our loop against Hugging Face Trainer on
+the same data. Goal: >= 1.3x Trainer's throughput and MFU >= 35%.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+RESULTS = REPO / "bench" / "RESULTS.md"
+SECTION = "## SFT train step (bench/bench_train_step.py)"
+H100_BF16_PEAK_TFLOPS = 989.0  # dense bf16, SXM
+
+
+def compose(root: Path, family: str, overrides):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from cosmos_exp.config import register_configs
+    from cosmos_exp.config.validate import typed
+
+    register_configs()
+    model = "tiny_qwen3_vl" if family == "qwen3_vl" else "tiny_qwen2_5_vl"
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=["stage=sft", "experiment=demo", f"model={model}",
+                                                 f"paths.root={root}", *overrides])
+    return typed(cfg)
+
+
+def bare_loop(cfg, steps: int) -> list:
+    """The minimum: same engine config, same loader; returns per-step wall times."""
+    import deepspeed
+    import torch
+
+    from cosmos_exp.models.loading import load_model
+    from cosmos_exp.train import data as train_data
+    from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
+    from cosmos_exp.train.optim import build_optimizer
+    from cosmos_exp.train.schedule import build_scheduler
+
+    torch.manual_seed(cfg.seed)
+    processor = train_data.load_processor(cfg)
+    samples, _ = train_data.load_split(cfg, cfg.dataset.train_split)
+    model = load_model(cfg.model.path, dtype="float32")
+    optimizer = build_optimizer(model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, steps)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
+                                      config=deepspeed_config(cfg.parallelism, cfg.train, 1, False))
+    accum = grad_accumulation(cfg.train, 1)
+    loader = train_data.train_stream(cfg, samples, processor, 0, 1, 0)
+    it = iter(loader)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        for _ in range(accum):
+            batch = next(it)
+            loss = engine(**batch).loss
+            engine.backward(loss)
+            engine.step()
+        times.append(time.perf_counter() - t0)
+    del it
+    return times
+
+
+def our_loop(cfg, run_dir: Path) -> list:
+    from cosmos_exp.train.deepspeed_loop import train
+    from cosmos_exp.train.metrics import read_metrics
+
+    train(cfg, run_dir)
+    elapsed = [m["elapsed_s"] for m in read_metrics(run_dir)]
+    return [b - a for a, b in zip(elapsed, elapsed[1:])]
+
+
+def cpu_bench(args) -> str:
+    import deepspeed
+
+    from cosmos_exp.config.model import TinyModelConfig
+    from cosmos_exp.data.synthetic import generate_synthetic_av
+    from cosmos_exp.models.tiny import build_tiny_model
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29671")
+    root = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    steps = args.steps
+    common = [f"train.max_steps={steps}", f"train.save_every={steps}", "train.eval_every=null",
+              "train.micro_batch_size=2", "train.global_batch_size=4", "train.loggers=[console]"]
+    cfg = compose(root, args.family, common)
+    generate_synthetic_av(cfg.dataset)
+    tiny = TinyModelConfig(hidden_size=args.hidden, intermediate_size=2 * args.hidden)
+    build_tiny_model(args.family, cfg.model.path, tiny)
+    n_params = _count_params(cfg.model.path)
+
+    bare, ours, pair_ratios = [], [], []
+    for r in range(args.repeats):  # alternate so machine load drifts hit both alike
+        b_r = bare_loop(cfg, steps)[2:]  # drop warm-up steps
+        o_r = our_loop(cfg, root / f"ours_{r}")[2:]
+        bare += b_r
+        ours += o_r
+        pair_ratios.append(statistics.median(o_r) / statistics.median(b_r))
+    b, o = statistics.median(bare), statistics.median(ours)
+    line = (f"- {datetime.date.today()} {args.family} hidden {args.hidden} ({n_params / 1e6:.2f} M params, fp32) on cpu "
+            f"({platform.node() or 'host'}, {os.cpu_count()} cpus, 1 thread), ZeRO-0, 1 process, micro 2 x accum 2, "
+            f"{steps} steps x {args.repeats}: bare {b * 1000:.1f} ms/step, ours {o * 1000:.1f} ms/step, "
+            f"ratio {o / b:.3f}x (goal <= 1.05); per-repeat ratios "
+            f"{', '.join(f'{x:.2f}' for x in pair_ratios)} (load average {os.getloadavg()[0]:.1f})")
+    return line
+
+
+def _count_params(model_dir) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(Path(model_dir) / "model.safetensors"), "pt") as f:
+        for key in f.keys():
+            n = 1
+            for dim in f.get_slice(key).get_shape():
+                n *= int(dim)
+            total += n
+    return total
+
+
+# -- GPU path (written for a lent H100; not run on CPU machines) -------------------------------------
+
+def reason2_2b_config():
+    """Qwen3-VL-2B / Cosmos-Reason2-2B shapes, random-initialised (no weights are downloaded)."""
+    from transformers import Qwen3VLConfig
+
+    text = dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
+                num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=262144,
+                rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [24, 20, 20],
+                                 "mrope_interleaved": True}, tie_word_embeddings=True)
+    vision = dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, out_hidden_size=2048,
+                  patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304,
+                  deepstack_visual_indexes=[5, 11, 17], hidden_act="gelu_pytorch_tanh")
+    return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True,
+                         image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+                         vision_end_token_id=151653)
+
+
+def gpu_batch(micro: int, seq_len: int = 4096, frames: int = 16, grid_hw=(22, 40)):
+    """One synthetic micro-batch at model_max_length: 16 frames -> 8 temporal patches of h x w patches."""
+    import torch
+
+    t = frames // 2
+    h, w = grid_hw
+    per_frame = h * w // 4
+    n_vision = t * per_frame
+    ids = torch.randint(0, 150000, (micro, seq_len))
+    mm = torch.zeros_like(ids)
+    ids[:, 16:16 + n_vision] = 151656
+    mm[:, 16:16 + n_vision] = 2
+    labels = ids.clone()
+    labels[:, : 16 + n_vision] = -100
+    pixels = torch.randn(micro * t * h * w, 3 * 2 * 16 * 16)
+    grid = torch.tensor([[t, h, w]] * micro)
+    return dict(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=mm, labels=labels,
+                pixel_values_videos=pixels, video_grid_thw=grid)
+
+
+def gpu_bench(args) -> str:
+    import deepspeed
+    import torch
+    from transformers import AutoModelForImageTextToText, Trainer, TrainingArguments
+
+    from cosmos_exp.config.parallel import ParallelismConfig
+    from cosmos_exp.config.train import TrainConfig
+    from cosmos_exp.train.ds_config import deepspeed_config
+    from cosmos_exp.train.optim import build_optimizer
+    from cosmos_exp.train.schedule import build_scheduler
+
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29681")
+    micro, steps = args.gpu_micro, args.steps
+    batch = {k: v.cuda() for k, v in gpu_batch(micro).items()}
+    tokens = int(batch["attention_mask"].sum())
+    train_cfg = TrainConfig(lr=1e-5, warmup_steps=1, warmup_ratio=None, micro_batch_size=micro,
+                            global_batch_size=micro, gradient_checkpointing=True)
+
+    def fresh():
+        torch.manual_seed(0)
+        m = AutoModelForImageTextToText.from_config(reason2_2b_config(), dtype=torch.bfloat16,
+                                                    attn_implementation="sdpa").cuda()
+        m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return m
+
+    # ours: the DeepSpeed engine exactly as deepspeed_loop configures it (ZeRO-0, bf16)
+    model = fresh()
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = build_optimizer(model, train_cfg, fused=True)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=opt, lr_scheduler=build_scheduler(opt, train_cfg, steps),
+                                      config=deepspeed_config(ParallelismConfig(), train_cfg, 1, True))
+    times = []
+    for _ in range(steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        engine.backward(engine(**batch).loss)
+        engine.step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    ours = statistics.median(times[3:])
+    del engine, model, opt
+    torch.cuda.empty_cache()
+
+    # Hugging Face Trainer on the same model shape and batch
+    class Same(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10**6
+
+        def __getitem__(self, i):
+            return {k: v[0:1].cpu() if k != "pixel_values_videos" else v.cpu()[: v.shape[0] // micro] for k, v in batch.items()}
+
+    def collate(items):
+        return {k: torch.cat([it[k] for it in items]) for k in items[0]}
+
+    trainer_times = []
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, a, s, c, **kw):
+            torch.cuda.synchronize()
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, a, s, c, **kw):
+            torch.cuda.synchronize()
+            trainer_times.append(time.perf_counter() - self.t0)
+
+    targs = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=micro, max_steps=steps,
+                              bf16=True, gradient_checkpointing=True, learning_rate=1e-5, report_to=[],
+                              logging_steps=10**9, save_strategy="no", dataloader_num_workers=0,
+                              remove_unused_columns=False)
+    Trainer(model=fresh(), args=targs, train_dataset=Same(), data_collator=collate, callbacks=[Clock()]).train()
+    theirs = statistics.median(trainer_times[3:])
+    mfu = 6 * n_params * tokens / ours / (H100_BF16_PEAK_TFLOPS * 1e12)
+    return (f"- {datetime.date.today()} Reason2-2B shape ({n_params / 1e9:.2f} B params, random init, bf16) on "
+            f"{torch.cuda.get_device_name()}: {micro} x {tokens // micro} tokens (16 frames), ours "
+            f"{micro / ours:.2f} samples/s vs Trainer {micro / theirs:.2f} samples/s = {theirs / ours:.2f}x "
+            f"(goal >= 1.3x), MFU {mfu * 100:.1f}% (goal >= 35%)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--family", default="qwen3_vl", choices=["qwen3_vl", "qwen2_5_vl"])
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--gpu", action="store_true", help="the H100 benchmark (needs CUDA)")
+    parser.add_argument("--gpu-micro", type=int, default=2)
+    args = parser.parse_args()
+    line = gpu_bench(args) if args.gpu else cpu_bench(args)
+    print(line)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n"
+    head, _, tail = text.partition(SECTION + "\n")
+    from cosmos_exp.repro.atomic import write_text_atomic
+
+    write_text_atomic(RESULTS, head + SECTION + "\n" + line + "\n" + tail)
+
+
+if __name__ == "__main__":
+    main()
