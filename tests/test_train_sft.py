@@ -156,6 +156,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(inputs, tmp_path):
     extra = ("model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2")
     straight = tmp_path / "straight"
     _sft(inputs, straight, *extra)
+    extra += ("train.loggers=[console,wandb,tensorboard]",)  # WANDB_MODE=offline (conftest)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "cosmos_exp.run", *_args(inputs, killed, *extra)],
@@ -167,8 +168,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(inputs, tmp_path):
     finally:
         proc.wait()
     assert not (killed / "checkpoints" / "step_6").exists(), "the run finished before it could be killed"
+    wandb_id = (killed / "wandb_run_id.txt").read_text().strip()
 
     _sft(inputs, killed, *extra)  # resume=auto: same run directory
+    assert (killed / "wandb_run_id.txt").read_text().strip() == wandb_id  # the same wandb run continues
+    assert len(list((killed / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
+    assert list((killed / "tensorboard").glob("events.out.tfevents.*"))
     result = json.loads((killed / "train_result.json").read_text())
     assert result["start_step"] >= 2 and result["steps"] == 6
     _assert_same_weights(straight / "checkpoints" / "step_6", killed / "checkpoints" / "step_6")
@@ -191,6 +196,37 @@ def test_sigterm_saves_a_checkpoint_and_stops(inputs, tmp_path):
     assert (run_dir / "checkpoints" / done[0] / "complete.json").is_file()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert "resume with train.resume=auto" in err
+
+
+def test_dry_run_plan_lists_items_processes_and_checkpoints(inputs, tmp_path):
+    proc = run_cli([*COMMON, f"paths.root={inputs['root']}/outputs", "model=tiny_qwen3_vl", "parallelism=zero2",
+                    "train.micro_batch_size=1", "train.global_batch_size=2", "train.max_steps=5",
+                    "train.save_every=2", "train.keep_last=2", "dry_run=true"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "train items (train): " in out and "(8 found)" in out and "(2 found)" in out
+    assert out.count("cosmos_exp.train.worker <run_dir>") == 2
+    assert "checkpoints/step_4/" in out and "checkpoints/step_5/" in out and "checkpoints/step_2/" not in out
+    assert "1 older checkpoint(s) are written and then removed" in out
+    assert "2 process(es), ZeRO-2, micro batch 1, grad accumulation 1" in out
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_plan_imports_no_torch(inputs):
+    code = ("import sys\n"
+            "from hydra import compose, initialize_config_dir\n"
+            "from cosmos_exp.config import register_configs\n"
+            "from cosmos_exp.config.validate import typed\n"
+            "from cosmos_exp.train import sft_stage\n"
+            "register_configs()\n"
+            f"with initialize_config_dir(config_dir='{REPO_ROOT / 'conf'}', version_base='1.3'):\n"
+            f"    cfg = typed(compose('config', overrides=['stage=sft', 'paths.root={inputs['root']}/outputs']))\n"
+            "p = sft_stage.plan(cfg)\n"
+            "print(p.render())\n"
+            "assert 'torch' not in sys.modules and 'deepspeed' not in sys.modules, 'heavy import in plan'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "plan for stage 'sft'" in proc.stdout
 
 
 @pytest.mark.slow

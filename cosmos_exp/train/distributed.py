@@ -51,6 +51,20 @@ def export_torch_env(topo: Topology, master_port: int) -> None:
     os.environ.setdefault("MASTER_PORT", str(master_port))
 
 
+def free_port(preferred: int) -> int:
+    """`preferred` if nothing listens on it, else a free port the OS picks (several runs on one host)."""
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free TCP port for the process group rendezvous")
+
+
 def worker_argv(run_dir: Path) -> List[str]:
     return [sys.executable, "-m", "cosmos_exp.train.worker", str(run_dir)]
 

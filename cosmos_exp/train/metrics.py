@@ -8,6 +8,7 @@ WANDB_MODE=offline works without network.
 import json
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -86,7 +87,7 @@ def _start_wandb(run_dir: Path, project: str, run_name: str, config: Optional[Di
     if id_file.exists():
         run_id = id_file.read_text().strip()
     else:
-        run_id = wandb.util.generate_id()
+        run_id = secrets.token_hex(4)  # wandb ids: lowercase letters and digits
         write_text_atomic(id_file, run_id + "\n")
     return wandb.init(project=project, name=run_name, id=run_id, resume="allow", dir=str(run_dir),
                       config=config, mode=os.environ.get("WANDB_MODE") or None)

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.train import checkpoint as ckpt
-from cosmos_exp.train.distributed import in_launcher, launch_local, worker_argv
+from cosmos_exp.train.distributed import free_port, in_launcher, launch_local, worker_argv
 from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
 from cosmos_exp.train.worker import EXIT_INTERRUPTED
@@ -80,8 +80,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         return train(cfg, run_dir)
     if not (run_dir / "resolved.yaml").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}/resolved.yaml is missing: the worker processes read the config from it")
-    env_port = os.environ.get("MASTER_PORT")
-    port = int(env_port) if env_port else int(cfg.parallelism.master_port)
+    port = free_port(int(os.environ.get("MASTER_PORT") or cfg.parallelism.master_port))
     try:
         launch_local(worker_argv(run_dir), world, port, run_dir / "logs")
     except RuntimeError as err:
