@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole pipeline on a tiny random Qwen2.5-VL and synthetic driving clips (experiment=demo), each
 # stage one cosmos-exp run whose directory the next stage reads:
-#   prepare -> sft (DeepSpeed) -> caption (the last checkpoint) -> judge (local scorer + BLEU)
-# then dry runs of what needs real resources (an LLM judge, a real model).
+#   prepare -> sft (DeepSpeed) -> caption (base model and last checkpoint) -> judge -> compare
+#   + multiple-choice VQA with the fine-tuned checkpoint, and dry runs of what needs real resources.
 # A stage that is not built yet is shown as a dry run instead. Usage: bash launchers/demo.sh [overrides...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,19 +25,24 @@ stage() {  # stage <name> <run-dir> <overrides...>: run it; exit 3 (not built ye
   if [ $rc -ne 0 ]; then echo "demo: stage $name failed (exit $rc); see $dir/log.txt" >&2; exit $rc; fi
 }
 
+base=outputs/models/tiny_qwen2_5_vl
 stage prepare "$demo_dir/1_prepare"
 stage sft "$demo_dir/2_sft"
 ckpt="$demo_dir/2_sft/checkpoints/$(cat "$demo_dir/2_sft/checkpoints/latest" 2>/dev/null)"
-[ -d "$ckpt" ] || ckpt=outputs/models/tiny_qwen2_5_vl  # sft not built yet: caption the base model
-stage caption "$demo_dir/3_caption" "model.path=$ckpt"
-stage judge "$demo_dir/4_judge" "captions=$demo_dir/3_caption"
+[ -d "$ckpt" ] || ckpt=$base  # sft not built yet: caption the base model
+stage caption "$demo_dir/3_caption_base" "model.path=$base"
+stage caption "$demo_dir/3_caption_sft" "model.path=$ckpt"
+stage judge "$demo_dir/4_judge_base" "captions=$demo_dir/3_caption_base"
+stage judge "$demo_dir/4_judge_sft" "captions=$demo_dir/3_caption_sft"
+stage compare "$demo_dir/5_compare" "a=$demo_dir/4_judge_base" "b=$demo_dir/4_judge_sft"
+stage caption "$demo_dir/6_mcq_caption" dataset=synthetic_av_mcq "model.path=$ckpt" generation.max_new_tokens=16
+stage judge "$demo_dir/7_mcq_judge" dataset=synthetic_av_mcq eval=mcq "captions=$demo_dir/6_mcq_caption"
 
-echo; echo "=== dry run: the same judge with an LLM judge (eval=full) - calls and estimated cost, no requests"
-"$exp" "${common[@]}" stage=judge eval=full "captions=$demo_dir/3_caption" dry_run=true || true
-echo; echo "=== dry run: the Cosmos Cookbook Reason 2 SFT recipe on a real model (paths are placeholders)"
-"$exp" experiment=reason2_sft_recipe model.path=/path/to/Cosmos-Reason2-8B dataset.root=/path/to/data dry_run=true \
-  || echo "(expected: the recipe needs real paths; the error above names the key to set)"
+echo; echo "=== dry run: the same judge with an LLM judge (eval=full): calls and estimated cost, no requests"
+"$exp" "${common[@]}" stage=judge eval=full "captions=$demo_dir/3_caption_sft" dry_run=true | sed -n '/^plan for stage/,$p'
+echo; echo "=== validation before work: the cookbook Reason 2 recipe without real weights is refused, naming the key"
+"$exp" experiment=reason2_sft_recipe model.path=/path/to/Cosmos-Reason2-8B dataset.root=/path/to/data dry_run=true
 
 echo; echo "demo finished; every stage's run directory is under $demo_dir"
-[ -f "$demo_dir/4_judge/summary.json" ] && { echo "scores ($demo_dir/4_judge/summary.json):"; head -c 1500 "$demo_dir/4_judge/summary.json"; echo; }
+[ -f "$demo_dir/5_compare/comparison.md" ] && { echo "base vs fine-tuned ($demo_dir/5_compare/comparison.md):"; cat "$demo_dir/5_compare/comparison.md"; }
 exit 0
