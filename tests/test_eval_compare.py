@@ -63,6 +63,10 @@ def test_sft_beats_base_with_uncertainty(tmp_path, monkeypatch):
     assert corpus["diff"] == pytest.approx(corpus["b"] - corpus["a"]) and corpus["verdict"] == "b better"
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| local | overall | 30 |" in md and "b better" in md
+    # The strict overall (missing keys scored 1) pairs every item too.
+    strict = local["overall_missing_as_min"]
+    assert strict["n"] == 30 and strict["verdict"] == "b better"
+    assert "| local | overall (missing keys = 1) | 30 |" in md
 
 
 def test_run_against_itself_and_bad_inputs(tmp_path, monkeypatch):

@@ -63,6 +63,10 @@ def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, 
     from cosmos_exp.evaluate.stats import paired_diff_ci
 
     out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs], **boot)}
+    if any("value_missing_as_min" in p[0] for p in pairs):
+        # Keys an unparsable caption lacks count as 1: a base model that never emits JSON still pairs up.
+        out["overall_missing_as_min"] = paired_diff_ci([p[0].get("value_missing_as_min") for p in pairs],
+                                                       [p[1].get("value_missing_as_min") for p in pairs], **boot)
     if metric in PER_KEY_METRICS:
         keys = sorted(set(pairs[0][0].get("keys", {})) & set(pairs[0][1].get("keys", {})))
         out["per_key"] = {k: paired_diff_ci([_key_score(p[0], k) for p in pairs], [_key_score(p[1], k) for p in pairs], **boot)
@@ -106,6 +110,8 @@ def render_markdown(out: Dict[str, Any]) -> str:
 
     for m, v in out["metrics"].items():
         row(m, "overall", v["overall"])
+        if "overall_missing_as_min" in v:
+            row(m, "overall (missing keys = 1)", v["overall_missing_as_min"])
         if "corpus" in v and v["corpus"].get("n"):
             c = v["corpus"]
             row(m, "corpus", {"n": c["n"], "mean_a": c["a"], "mean_b": c["b"], "mean": c["diff"], "ci_low": c["ci_low"],
