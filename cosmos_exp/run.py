@@ -8,6 +8,7 @@ import atexit
 import importlib
 import importlib.util
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -87,6 +88,8 @@ def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
         print("dry run: nothing was written")
         return None
 
+    if launcher_rank() > 0:  # every rank of a torchrun/srun launch runs this; rank 0 keeps the record
+        return module.run(cfg, run_dir) or {}
     record = RunRecord(run_dir, cfg, list(hydra_cfg.overrides.task))
     log.info("run directory: %s", run_dir)
     log.info("%s", plan.render())
@@ -108,9 +111,35 @@ def _is_dry_run(args: List[str]) -> bool:
     return any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in args)
 
 
+def launcher_rank(env: Optional[Dict[str, str]] = None) -> int:
+    env = os.environ if env is None else env
+    if "RANK" in env:
+        return int(env["RANK"])
+    return int(env.get("SLURM_PROCID", 0)) if int(env.get("SLURM_NTASKS", 1)) > 1 else 0
+
+
+def shared_run_dir_overrides(args: List[str], env: Optional[Dict[str, str]] = None) -> List[str]:
+    """Under torchrun or srun every rank starts cosmos-exp; give them one run directory, named by the launch
+    (Hydra's time-stamped default would differ per rank), and one log file each."""
+    env = os.environ if env is None else env
+    world = int(env.get("WORLD_SIZE") or (env.get("SLURM_NTASKS") if "SLURM_PROCID" in env else None) or 1)
+    if world <= 1 or any(a.startswith("hydra.run.dir=") for a in args) or {"-m", "--multirun"} & set(args):
+        return []
+    launch_id = env.get("SLURM_JOB_ID") or env.get("TORCHELASTIC_RUN_ID", "none")
+    if launch_id == "none":
+        raise SystemExit("cosmos-exp: started by a launcher with no job id (SLURM_JOB_ID / torchrun --rdzv-id): "
+                         "pass hydra.run.dir=<one directory for all ranks>")
+    rank = launcher_rank(env)
+    overrides = [f"hydra.run.dir=${{paths.runs_dir}}/${{now:%Y-%m-%d}}/launch-{launch_id}_${{stage.name}}_${{name}}"]
+    if rank > 0:
+        overrides.append(f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/log_rank{rank}.txt")
+    return overrides
+
+
 def main() -> None:
     """Console entry point. A dry run gets its Hydra directories in a temporary folder that is removed at
-    exit, so it writes nothing under outputs/."""
+    exit, so it writes nothing under outputs/. Ranks of one launch share one run directory."""
+    sys.argv += shared_run_dir_overrides(sys.argv[1:])
     if _is_dry_run(sys.argv[1:]):
         scratch = tempfile.mkdtemp(prefix="cosmos-exp-dry-")
         atexit.register(shutil.rmtree, scratch, True)

@@ -268,3 +268,22 @@ def test_two_process_zero2_resume_after_sigkill_matches(inputs, tmp_path):
     _sft(inputs, killed, *extra)
     assert json.loads((killed / "train_result.json").read_text())["start_step"] >= 2
     _assert_same_weights(straight / "checkpoints" / "step_6", killed / "checkpoints" / "step_6")
+
+
+@pytest.mark.slow
+def test_inside_torchrun_ranks_share_one_run_directory(inputs, tmp_path):
+    """torchrun starts cosmos-exp in every rank: one launch directory, rank 0 keeps the record."""
+    outputs = tmp_path / "outputs"
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "cosmos_exp.run", *COMMON, f"paths.root={outputs}", f"paths.data_dir={inputs['root']}/outputs/data",
+            f"paths.models_dir={inputs['root']}/outputs/models", "model=tiny_qwen3_vl", "parallelism=zero2",
+            "train.micro_batch_size=1", "train.global_batch_size=2", "train.max_steps=2", "train.save_every=2"]
+    proc = subprocess.run(argv, cwd=inputs["root"], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    (run_dir,) = [p for p in outputs.glob("runs/*/*") if p.is_dir()]
+    assert run_dir.name.startswith("launch-") and run_dir.name.endswith("_sft_demo")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "succeeded" and info["torchrun"]["WORLD_SIZE"] == "2" and info["torchrun"]["RANK"] == "0"
+    assert (run_dir / "log_rank1.txt").is_file() and (run_dir / "log.txt").is_file()
+    assert json.loads((run_dir / "checkpoints" / "step_2" / "complete.json").read_text())["world_size"] == 2
