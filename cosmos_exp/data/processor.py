@@ -19,7 +19,6 @@ Only the target and its `<|im_end|>` carry labels.
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -27,6 +26,7 @@ from cosmos_exp.data.conversation import split_conversation
 from cosmos_exp.data.preprocess import FAMILIES, VisionSpec, num_video_tokens, preprocess_frames
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
+from cosmos_exp.repro.atomic import write_text_atomic
 
 IGNORE_INDEX = -100
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json")
@@ -41,12 +41,6 @@ def _read_json(path: Path) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read JSON ({exc})") from None
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def load_vision_spec(model_dir: Union[str, Path]) -> VisionSpec:
@@ -121,7 +115,7 @@ class Processor:
         out.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(os.fspath(out))
         for name, content in self.processor_files.items():
-            _atomic_write_text(out / name, json.dumps(content, indent=2, sort_keys=True) + "\n")
+            write_text_atomic(out / name, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
     # -- video ---------------------------------------------------------------------------------
 

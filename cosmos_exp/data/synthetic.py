@@ -41,6 +41,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from cosmos_exp.repro.atomic import write_text_atomic
+
 WEATHERS = ("clear", "overcast", "rain", "fog", "snow")
 LIGHTINGS = ("daytime", "dusk", "night")
 ACTIONS = ("straight", "left", "right")
@@ -289,12 +291,6 @@ def scene_questions(scene: Scene, clip: str, video: str, rng: random.Random):
     return mcq, lingo
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def generate_synthetic_av(dataset_cfg) -> Dict:
@@ -318,13 +314,13 @@ def generate_synthetic_av(dataset_cfg) -> Dict:
             frames = render_frames(scene, num_frames, syn.width, syn.height, seed=syn.seed * 100003 + split_index * 10007 + i)
             write_mp4(split_dir / video_rel, frames, syn.fps)
             label = scene_label(scene)
-            _atomic_write(split_dir / dataset_cfg.meta_dir / f"{clip}{dataset_cfg.label_suffix}",
+            write_text_atomic(split_dir / dataset_cfg.meta_dir / f"{clip}{dataset_cfg.label_suffix}",
                           json.dumps(label, indent=4, ensure_ascii=False) + "\n")
             mcq, lingo = scene_questions(scene, clip, video_rel, rng)
             mcq_lines += mcq
             lingo_lines += lingo
-        _atomic_write(split_dir / "mcq.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in mcq_lines))
-        _atomic_write(split_dir / "lingoqa.jsonl",
+        write_text_atomic(split_dir / "mcq.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in mcq_lines))
+        write_text_atomic(split_dir / "lingoqa.jsonl",
                       "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in lingo_lines))
         result["splits"][split] = {"videos": count, "mcq": len(mcq_lines), "lingoqa": len(lingo_lines)}
     result["seconds"] = round(time.perf_counter() - start, 3)

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from cosmos_exp.config import ConfigError
-from cosmos_exp.evaluate.files import read_json, write_json_atomic
+from cosmos_exp.evaluate.files import read_json
+from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.plan import Plan
 
 PER_KEY_METRICS = ("llm_judge", "local")
@@ -53,8 +54,7 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
            "bootstrap": boot, "difference": "b - a", "metrics": metrics, "warnings": warnings}
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / "comparison.json", out)
-    (run_dir / ".comparison.md.tmp").write_text(render_markdown(out), encoding="utf-8")
-    (run_dir / ".comparison.md.tmp").replace(run_dir / "comparison.md")
+    write_text_atomic(run_dir / "comparison.md", render_markdown(out))
     return {"comparison": str(run_dir / "comparison.json"), "paired_items": len(ids),
             "verdicts": {m: v["overall"]["verdict"] for m, v in metrics.items()}}
 

@@ -18,7 +18,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, caption_files, load_caption_run, parsed_caption, render_value
 from cosmos_exp.evaluate.client import JudgeCall, JudgeOutcome, Usage, cost_usd, estimate_tokens
-from cosmos_exp.evaluate.files import write_json_atomic
+from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 from cosmos_exp.plan import Plan
 

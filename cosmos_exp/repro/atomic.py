@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any, Union
 
 
-def write_text_atomic(path: Union[str, Path], text: str) -> None:
+def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> None:
+    """Temp file in the same folder, then rename. fsync=False keeps the all-or-nothing view for readers and
+    a killed process but not power-loss durability: for outputs that are cheap to rebuild."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -15,12 +17,13 @@ def write_text_atomic(path: Union[str, Path], text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_json_atomic(path: Union[str, Path], obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", fsync=fsync)
