@@ -46,10 +46,11 @@ def main() -> None:
     lines += [f"cosmos-exp stage={s} dry_run=true: {t:.2f} s ({t / baseline:.2f}x baseline; goal < 2 s)"
               for s, t in dry.items()]
     print("\n".join(lines))
-    with open(root / "bench" / "RESULTS.md", "a") as f:
-        f.write(f"\n### bench_startup ({time.strftime('%Y-%m-%d')}, median of {REPEATS}, {sys.platform}, 2-core CPU)\n")
-        f.write("\n".join(f"- {line}" for line in lines) + "\n")
-
+    results = root / "bench" / "RESULTS.md"
+    text = results.read_text() if results.exists() else "# Benchmark results\n"
+    if "## start-up (bench/bench_startup.py)" not in text:
+        text += "\n## start-up (bench/bench_startup.py)\n"
+    results.write_text(text + f"- {time.strftime('%Y-%m-%d')} median of {REPEATS}, 2-core CPU: " + "; ".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()
