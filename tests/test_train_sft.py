@@ -287,3 +287,21 @@ def test_inside_torchrun_ranks_share_one_run_directory(inputs, tmp_path):
     assert info["status"] == "succeeded" and info["torchrun"]["WORLD_SIZE"] == "2" and info["torchrun"]["RANK"] == "0"
     assert (run_dir / "log_rank1.txt").is_file() and (run_dir / "log.txt").is_file()
     assert json.loads((run_dir / "checkpoints" / "step_2" / "complete.json").read_text())["world_size"] == 2
+
+
+def test_multirun_sweep_jobs_in_one_process_stay_independent(inputs, tmp_path):
+    """A local `-m` sweep runs its jobs one after another in one process: the second must not inherit the
+    first job's rank variables or process group."""
+    outputs = tmp_path / "outputs"
+    proc = run_cli(["-m", *COMMON, f"paths.root={outputs}", f"paths.data_dir={inputs['root']}/outputs/data",
+                    f"paths.models_dir={inputs['root']}/outputs/models", "model=tiny_qwen3_vl", "train.eval_every=null",
+                    "train.max_steps=1", "train.save_every=1", "train.lr=1e-3,2e-3"], cwd=inputs["root"])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "inside a launcher" not in proc.stdout
+    jobs = sorted(p.parent for p in outputs.glob("runs/*/*_multirun_sft_demo/*/run.json"))
+    assert [j.name for j in jobs] == ["0", "1"]
+    assert [json.loads((j / "run.json").read_text())["overrides"][-1] for j in jobs] == ["train.lr=0.001", "train.lr=0.002"]
+    for job in jobs:
+        info = json.loads((job / "run.json").read_text())
+        assert info["status"] == "succeeded" and "RANK" not in info["torchrun"]
+        assert (job / "checkpoints" / "step_1" / "complete.json").is_file()

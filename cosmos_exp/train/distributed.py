@@ -6,6 +6,7 @@ per rank (torchrun-style environment), forwards stop signals to them, waits for 
 any fails, stopping the rest.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from cosmos_exp.train.signals import STOP_SIGNALS
 
@@ -42,6 +43,9 @@ def topology(env: Optional[Dict[str, str]] = None) -> Topology:
     return Topology(0, 0, 1, False)
 
 
+TORCH_ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def export_torch_env(topo: Topology, master_port: int) -> None:
     """torch.distributed's env:// init reads these; a SLURM task only has SLURM_* variables."""
     os.environ.setdefault("RANK", str(topo.rank))
@@ -49,6 +53,22 @@ def export_torch_env(topo: Topology, master_port: int) -> None:
     os.environ.setdefault("WORLD_SIZE", str(topo.world_size))
     os.environ.setdefault("MASTER_ADDR", os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
     os.environ.setdefault("MASTER_PORT", str(master_port))
+
+
+@contextlib.contextmanager
+def lone_process() -> Iterator[None]:
+    """Train in this process with nothing launching it, then remove the rank variables export_torch_env
+    set, so the next job of a Hydra multirun (same process) is not mistaken for a launched rank. The
+    one-process group stays: DeepSpeed caches its groups, and the next job reuses it."""
+    saved = {k: os.environ.get(k) for k in TORCH_ENV_VARS}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port(preferred: int) -> int:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.train import checkpoint as ckpt
-from cosmos_exp.train.distributed import free_port, in_launcher, launch_local, worker_argv
+from cosmos_exp.train.distributed import free_port, in_launcher, launch_local, lone_process, worker_argv
 from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
 from cosmos_exp.train.worker import EXIT_INTERRUPTED
@@ -77,7 +77,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     if in_launcher() or world == 1:
         from cosmos_exp.train.deepspeed_loop import train
 
-        return train(cfg, run_dir)
+        if in_launcher():
+            return train(cfg, run_dir)
+        with lone_process():
+            return train(cfg, run_dir)
     if not (run_dir / "resolved.yaml").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}/resolved.yaml is missing: the worker processes read the config from it")
     port = free_port(int(os.environ.get("MASTER_PORT") or cfg.parallelism.master_port))
