@@ -305,3 +305,17 @@ def test_multirun_sweep_jobs_in_one_process_stay_independent(inputs, tmp_path):
         info = json.loads((job / "run.json").read_text())
         assert info["status"] == "succeeded" and "RANK" not in info["torchrun"]
         assert (job / "checkpoints" / "step_1" / "complete.json").is_file()
+
+
+def test_no_secret_in_a_training_run_dir_with_wandb_and_tensorboard(inputs, tmp_path):
+    secrets = {"WANDB_API_KEY": "wandbsecret" + "0123456789" * 3, "OPENAI_API_KEY": "sk-test-secret-42424242"}
+    run_dir = tmp_path / "run"
+    proc = run_cli(_args(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=2", "train.save_every=2",
+                         "train.loggers=[console,wandb,tensorboard]"), cwd=inputs["root"],
+                   env=dict(secrets, WANDB_MODE="offline"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run_dir / "wandb").is_dir() and (run_dir / "tensorboard").is_dir()
+    for f in run_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not any(v.encode() in data for v in secrets.values()), f"a secret leaked into {f}"
