@@ -1,6 +1,7 @@
 """Our preprocessing vs the official Hugging Face video processors (golden fixtures + live check).
 
-Regenerate the fixtures where torchvision exists (a lent GPU machine):
+Regenerate the fixtures where torchvision exists (a GPU machine, or a side venv with the registry's torch +
+torchvision wheels, which run on CPU; the current ones came from such a venv, see manifest.json):
     python -m cosmos_exp.data.golden --out tests/fixtures/golden
 """
 

@@ -1,7 +1,8 @@
 """Golden comparison of our preprocessing with the official Hugging Face video processors.
 
 The official Qwen2VLVideoProcessor (used by Qwen2.5-VL) and Qwen3VLVideoProcessor need torchvision,
-which CI lacks. Where torchvision exists (the lent GPU machines have it), run
+which CI lacks. Where torchvision exists (the lent GPU machines have it, and so does a side venv with the
+registry's torch + torchvision wheels, which run on a CPU-only machine too), run
 
     python -m cosmos_exp.data.golden --out tests/fixtures/golden
 
@@ -85,7 +86,8 @@ def main(argv: List[str] = None) -> int:
     import transformers
 
     manifest = {"transformers": transformers.__version__, "torch": torch.__version__,
-                "torchvision": torchvision.__version__, "cases": {}}
+                "torchvision": torchvision.__version__, "device": "cpu",
+                "command": "python -m cosmos_exp.data.golden --out tests/fixtures/golden", "cases": {}}
     ok = True
     for family in SPECS:
         for case in CASES:
