@@ -42,6 +42,17 @@ def test_matches_official_processor_live(family, case):
     assert torch.allclose(mine, pv, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("family", list(golden.SPECS))
+def test_prompt_ids_match_official_processor_fixture(family):
+    """Chat text + placeholder expansion (Qwen3-VL: per-temporal-patch timestamps) as the official
+    AutoProcessor of a tiny checkpoint produced them; the checkpoint's tokenizer/processor files are kept."""
+    ckpt, path = FIXTURES / f"{family}_checkpoint", FIXTURES / f"{family}_prompt.json"
+    if not path.is_file():
+        pytest.skip(f"no golden fixture {path.name}; regenerate with {REGEN}")
+    official = json.loads(path.read_text())["input_ids"]
+    assert golden.our_prompt_ids(family, ckpt) == official
+
+
 def test_case_inputs_are_deterministic_and_varied():
     a = golden.case_frames(2, 50, 90)
     assert a.dtype == np.uint8 and a.shape == (2, 50, 90, 3)

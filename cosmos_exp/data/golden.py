@@ -77,6 +77,82 @@ def official(family: str, case: str):
     return out["pixel_values_videos"].float(), out["video_grid_thw"]
 
 
+# Prompt-level check: the official processor of a tiny checkpoint (tokenizer + processor files, no weights)
+# expands the chat text around a clip of case "odd" frames; we must produce the same ids.
+PROMPT_SYSTEM = "You are a careful driving analyst."
+PROMPT_USER = "Describe the weather and the road."
+PROMPT_FPS = 8.0
+PROMPT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                "preprocessor_config.json", "video_preprocessor_config.json")
+
+
+def prompt_case(family: str):
+    """Frames, sampled indices, clip fps and vision settings of the prompt-level case."""
+    t, h, w, lo, hi = CASES["odd"]
+    indices = list(range(0, 2 * t, 2))  # every other frame of a 12-frame clip at PROMPT_FPS
+    return case_frames(t, h, w), indices, 2 * t, case_vision("odd")
+
+
+def official_prompt_ids(family: str, checkpoint_dir: Path) -> List[int]:
+    """input_ids from the official AutoProcessor of `checkpoint_dir` (needs torchvision)."""
+    import torch
+    from transformers import AutoProcessor
+    from transformers.video_utils import VideoMetadata
+
+    from cosmos_exp.data.processor import Processor
+
+    frames, indices, total, vision = prompt_case(family)
+    proc = AutoProcessor.from_pretrained(str(checkpoint_dir))
+    text = Processor.prompt_text([{"role": "system", "content": PROMPT_SYSTEM},
+                                  {"role": "user", "content": [{"type": "video", "video": "clip.mp4"},
+                                                               {"type": "text", "text": PROMPT_USER}]}])
+    meta = VideoMetadata(total_num_frames=total, fps=PROMPT_FPS, frames_indices=indices, duration=total / PROMPT_FPS)
+    scale = 1 if family == "qwen2_5_vl" else len(indices)
+    out = proc(text=[text], videos=[torch.from_numpy(frames)], video_metadata=[meta], return_tensors="pt",
+               do_sample_frames=False, input_data_format="channels_last",
+               videos_kwargs={"size": {"shortest_edge": vision.min_pixels * scale,
+                                       "longest_edge": vision.max_pixels * scale}})
+    return out["input_ids"][0].tolist()
+
+
+def our_prompt_ids(family: str, checkpoint_dir: Path) -> List[int]:
+    from cosmos_exp.data.conversation import build_conversation
+    from cosmos_exp.data.processor import Processor
+
+    frames, indices, total, vision = prompt_case(family)
+    proc = Processor.from_pretrained(checkpoint_dir)
+    pixels, grid = preprocess_frames(frames, proc.spec, vision)
+    proc.encode_video = lambda path, vis: {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": indices,
+                                           "video_fps": PROMPT_FPS, "num_frames": total}
+    conv = build_conversation(PROMPT_SYSTEM, PROMPT_USER, "clip.mp4", vision, None)
+    return proc.encode(conv, vision, add_generation_prompt=True)["input_ids"].tolist()
+
+
+def _prompt_checks(out: Path, manifest: dict) -> bool:
+    import shutil
+    import tempfile
+
+    from cosmos_exp.config.model import TinyModelConfig
+    from cosmos_exp.models.tiny import build_tiny_model
+
+    ok = True
+    for family in SPECS:
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = build_tiny_model(family, Path(tmp) / family, TinyModelConfig())
+            official_ids, mine = official_prompt_ids(family, ckpt), our_prompt_ids(family, ckpt)
+            same = official_ids == mine
+            ok &= same
+            print(f"{family:10s} prompt ids: official {len(official_ids)}, ours {len(mine)}, equal {same}")
+            manifest["cases"][f"{family}_prompt"] = {"tokens": len(official_ids), "equal_to_ours": same}
+            if out:
+                keep = out / f"{family}_checkpoint"
+                keep.mkdir(parents=True, exist_ok=True)
+                for name in PROMPT_FILES:
+                    shutil.copy2(ckpt / name, keep / name)
+                (out / f"{family}_prompt.json").write_text(json.dumps({"input_ids": official_ids}) + "\n")
+    return ok
+
+
 def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="write golden fixtures here")
@@ -103,6 +179,7 @@ def main(argv: List[str] = None) -> int:
                 args.out.mkdir(parents=True, exist_ok=True)
                 np.savez_compressed(args.out / f"{family}_{case}.npz", pixel_values_videos=pv.numpy(),
                                     video_grid_thw=grid.numpy())
+    ok &= _prompt_checks(args.out, manifest)
     if args.out:
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print("MATCH" if ok else "MISMATCH")
