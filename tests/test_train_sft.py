@@ -319,3 +319,33 @@ def test_no_secret_in_a_training_run_dir_with_wandb_and_tensorboard(inputs, tmp_
         if f.is_file():
             data = f.read_bytes()
             assert not any(v.encode() in data for v in secrets.values()), f"a secret leaked into {f}"
+
+
+def test_answer_token_count_matches_the_models_loss(inputs):
+    """The loop weighs micro-batches by their answer tokens: mean loss x count must be the summed token loss."""
+    import torch
+    import torch.nn.functional as F
+    from omegaconf import OmegaConf
+
+    from cosmos_exp.config.data import VisionConfig
+    from cosmos_exp.data.datasets import build_dataset
+    from cosmos_exp.data.processor import Processor
+    from cosmos_exp.models.loading import load_model
+    from cosmos_exp.train.deepspeed_loop import _answer_tokens
+
+    model_dir = inputs["root"] / "outputs" / "models" / "tiny_qwen3_vl"
+    vision = VisionConfig(nframes=4, min_frames=2, min_pixels=3136, max_pixels=16384)
+    ds_cfg = OmegaConf.create({"name": "synthetic_av", "kind": "caption", "root": str(inputs["data"]),
+                               "train_split": "train", "eval_split": "eval", "vision": vision})
+    from cosmos_exp.config.data import DatasetConfig
+    samples, _ = build_dataset(OmegaConf.merge(OmegaConf.structured(DatasetConfig), ds_cfg), "train")
+    proc = Processor.from_pretrained(model_dir)
+    batch = proc.collate([proc.encode(s.conversation, vision) for s in samples[:2]])
+    model = load_model(model_dir)
+    with torch.no_grad():
+        out = model(**batch)
+    logits, labels = out.logits[:, :-1].float(), batch["labels"][:, 1:]
+    summed = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    n = _answer_tokens(batch)
+    assert n == int((labels != -100).sum()) > 0
+    assert torch.allclose(out.loss * n, summed, rtol=1e-4)

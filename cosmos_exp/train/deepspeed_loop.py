@@ -119,28 +119,37 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
         for step in range(start_step + 1, total + 1):
             t_step = time.perf_counter()
             data_wait = 0.0
-            # [loss sum, micro-batches, tokens, samples, stop requested], summed over ranks once per step
+            # [token-weighted loss sum, answer tokens, tokens, samples, stop requested], summed over ranks
             stats = torch.zeros(5, dtype=torch.float64)
             lr = _current_lr(scheduler, cfg.train.lr)
             grad_norm = None
-            for _ in range(accum):
-                t_data = time.perf_counter()
-                batch = next(batches)
-                data_wait += time.perf_counter() - t_data
+            t_data = time.perf_counter()
+            micro_batches = [next(batches) for _ in range(accum)]
+            data_wait += time.perf_counter() - t_data
+            # Every answer token of the global batch weighs the same, however the answers fall into
+            # micro-batches and ranks (Hugging Face's mean per micro-batch would over-weight short answers).
+            answer_tokens = [_answer_tokens(b) for b in micro_batches]
+            global_tokens = float(_all_reduce_sum(torch.tensor([float(sum(answer_tokens))], dtype=torch.float64),
+                                                  device)[0])
+            for batch, n_answer in zip(micro_batches, answer_tokens):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                loss = engine(**batch).loss
-                engine.backward(loss)
+                mean_loss = engine(**batch).loss
+                if n_answer == 0:  # nothing to learn here (the mean is NaN); keep the accumulation count
+                    mean_loss = mean_loss.nan_to_num(0.0) * 0.0
+                # DeepSpeed divides by `accum` and averages over ranks; undo both so the sum is over tokens.
+                engine.backward(mean_loss * (n_answer * accum * world / max(global_tokens, 1.0)))
                 if cfg.parallelism.zero_stage == 0 and engine.is_gradient_accumulation_boundary():
                     grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 does not record it
                 engine.step()  # updates weights only at the accumulation boundary
-                stats += torch.tensor([loss.item(), 1.0, float(batch["attention_mask"].sum()),
-                                       float(batch["input_ids"].shape[0]), 0.0], dtype=torch.float64)
+                stats += torch.tensor([mean_loss.item() * n_answer, float(n_answer),
+                                       float(batch["attention_mask"].sum()), float(batch["input_ids"].shape[0]), 0.0],
+                                      dtype=torch.float64)
             stats[4] = 1.0 if stop.requested else 0.0
             stats = _all_reduce_sum(stats, device)
             step_time = time.perf_counter() - t_step
 
             metrics = {
-                "loss": float(stats[0] / stats[1]),
+                "loss": float(stats[0] / max(stats[1], 1.0)),  # mean over the global batch's answer tokens
                 "lr": lr,
                 "grad_norm": grad_norm if grad_norm is not None else _grad_norm(engine),
                 "tokens_per_s": float(stats[2]) / step_time,
@@ -247,19 +256,26 @@ def _memory_gb(on_gpu: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
+def _answer_tokens(batch: Dict[str, Any]) -> int:
+    """Tokens the loss is computed on: labelled positions after the causal shift."""
+    return int((batch["labels"][..., 1:] != -100).sum())
+
+
 def _validation_loss(engine: Any, batches: List[Dict[str, Any]], device: Any) -> float:
-    """Mean held-out loss over the fixed eval batches, averaged over ranks."""
+    """Held-out loss per answer token over the fixed eval batches of all ranks."""
     import torch
 
     engine.eval()
     total = torch.zeros(2, dtype=torch.float64)
     with torch.no_grad():
         for batch in batches:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            total += torch.tensor([engine(**batch).loss.item(), 1.0], dtype=torch.float64)
+            n_answer = _answer_tokens(batch)
+            if n_answer:
+                batch = {k: v.to(device) for k, v in batch.items()}
+                total += torch.tensor([engine(**batch).loss.item() * n_answer, n_answer], dtype=torch.float64)
     engine.train()
     total = _all_reduce_sum(total, device)
-    return float(total[0] / total[1])
+    return float(total[0] / max(total[1], 1.0))
 
 
 def _rng_state() -> Dict[str, Any]:
