@@ -7,7 +7,6 @@
 """
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Dict
 
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.plan import Plan
-from cosmos_exp.repro.atomic import write_json_atomic
+from cosmos_exp.repro.atomic import atomic_directory, write_json_atomic
 
 STAMP = "cosmos_exp_prepared.json"
 
@@ -93,13 +92,10 @@ def _prepare_tiny_model(cfg: DictConfig) -> Dict[str, Any]:
     if path.exists() and not (path / STAMP).exists():
         raise ConfigError("model.path", f"{path} exists and was not built by cosmos-exp; refusing to overwrite it",
                           "choose another model.path or remove that directory yourself")
-    # Build beside the target, then swap it in: the model directory is complete or absent.
-    tmp = path.with_name(path.name + ".building")
-    shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_model(cfg.model.family, tmp, cfg.model.tiny)
-    write_json_atomic(tmp / STAMP, stamp)
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+    # The stamp goes in with the weights: the model directory is complete (and ours) or absent.
+    with atomic_directory(path) as tmp:
+        build_tiny_model(cfg.model.family, tmp, cfg.model.tiny)
+        write_json_atomic(tmp / STAMP, stamp)
     return {"model": str(path), "built": True}
 
 

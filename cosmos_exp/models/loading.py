@@ -5,11 +5,11 @@ directory name: a Cosmos-Reason2 checkpoint under any name loads as Qwen3-VL.
 """
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Union
+
+from cosmos_exp.repro.atomic import atomic_directory
 
 # model_type in config.json -> (family, transformers class name)
 MODEL_CLASSES: Dict[str, str] = {
@@ -102,15 +102,6 @@ def write_hf_files(model: Any, processor: Any, out_dir: Union[str, Path], state_
 def save_checkpoint(model: Any, processor: Any, out_dir: Union[str, Path]) -> Path:
     """Save a loadable HF checkpoint atomically: it is built in a sibling temp dir and renamed."""
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o755)
+    with atomic_directory(out) as tmp:
         write_hf_files(model, processor, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

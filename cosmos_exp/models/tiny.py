@@ -7,13 +7,11 @@ Heavy imports (torch, transformers, tokenizers) stay inside functions.
 """
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Union
 
 from cosmos_exp.config.model import TinyModelConfig
+from cosmos_exp.repro.atomic import atomic_directory
 
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 
@@ -51,78 +49,34 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
-# Official processor constants of each family (patch sizes, normalisation, pixel bounds).
+# Official processor files of each family: the shared fields, then what differs (patch size, normalisation,
+# pixel bounds, processor classes), as in the public Qwen2.5-VL / Qwen3-VL checkpoints.
+def _processor_file(kind: str, processor_class: str, patch: int, mean: List[float], std: List[float],
+                    size: Dict[str, int], **extra: object) -> dict:
+    return {f"{kind}_processor_type": extra.pop("type"), "processor_class": processor_class, "do_resize": True,
+            "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True, "do_convert_rgb": True,
+            "image_mean": mean, "image_std": std, "size": size, "patch_size": patch, "temporal_patch_size": 2,
+            "merge_size": 2, **extra}
+
+
+_CLIP_MEAN, _CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+_QWEN25_PIXELS = {"min_pixels": 3136, "max_pixels": 12845056}
+_QWEN25_SIZE = {"shortest_edge": 3136, "longest_edge": 12845056}
 _PROCESSOR_FILES: Dict[str, Dict[str, dict]] = {
     "qwen2_5_vl": {
-        "preprocessor_config.json": {
-            "image_processor_type": "Qwen2VLImageProcessor",
-            "processor_class": "Qwen2_5_VLProcessor",
-            "do_resize": True,
-            "do_rescale": True,
-            "rescale_factor": 1 / 255,
-            "do_normalize": True,
-            "do_convert_rgb": True,
-            "image_mean": [0.48145466, 0.4578275, 0.40821073],
-            "image_std": [0.26862954, 0.26130258, 0.27577711],
-            "min_pixels": 3136,
-            "max_pixels": 12845056,
-            "size": {"shortest_edge": 3136, "longest_edge": 12845056},
-            "patch_size": 14,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-        },
-        "video_preprocessor_config.json": {
-            "video_processor_type": "Qwen2VLVideoProcessor",
-            "processor_class": "Qwen2_5_VLProcessor",
-            "do_resize": True,
-            "do_rescale": True,
-            "rescale_factor": 1 / 255,
-            "do_normalize": True,
-            "do_convert_rgb": True,
-            "image_mean": [0.48145466, 0.4578275, 0.40821073],
-            "image_std": [0.26862954, 0.26130258, 0.27577711],
-            "min_pixels": 3136,
-            "max_pixels": 12845056,
-            "size": {"shortest_edge": 3136, "longest_edge": 12845056},
-            "patch_size": 14,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-        },
+        "preprocessor_config.json": _processor_file("image", "Qwen2_5_VLProcessor", 14, _CLIP_MEAN, _CLIP_STD,
+                                                    _QWEN25_SIZE, type="Qwen2VLImageProcessor", **_QWEN25_PIXELS),
+        "video_preprocessor_config.json": _processor_file("video", "Qwen2_5_VLProcessor", 14, _CLIP_MEAN, _CLIP_STD,
+                                                          _QWEN25_SIZE, type="Qwen2VLVideoProcessor", **_QWEN25_PIXELS),
     },
     "qwen3_vl": {
-        "preprocessor_config.json": {
-            "image_processor_type": "Qwen2VLImageProcessorFast",
-            "processor_class": "Qwen3VLProcessor",
-            "do_resize": True,
-            "do_rescale": True,
-            "rescale_factor": 1 / 255,
-            "do_normalize": True,
-            "do_convert_rgb": True,
-            "image_mean": [0.5, 0.5, 0.5],
-            "image_std": [0.5, 0.5, 0.5],
-            "size": {"shortest_edge": 65536, "longest_edge": 16777216},
-            "patch_size": 16,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-        },
-        "video_preprocessor_config.json": {
-            "video_processor_type": "Qwen3VLVideoProcessor",
-            "processor_class": "Qwen3VLProcessor",
-            "do_resize": True,
-            "do_rescale": True,
-            "rescale_factor": 1 / 255,
-            "do_normalize": True,
-            "do_convert_rgb": True,
-            "image_mean": [0.5, 0.5, 0.5],
-            "image_std": [0.5, 0.5, 0.5],
-            "size": {"shortest_edge": 4096, "longest_edge": 25165824},
-            "patch_size": 16,
-            "temporal_patch_size": 2,
-            "merge_size": 2,
-            "fps": 2,
-            "min_frames": 4,
-            "max_frames": 768,
-        },
+        "preprocessor_config.json": _processor_file("image", "Qwen3VLProcessor", 16, [0.5] * 3, [0.5] * 3,
+                                                    {"shortest_edge": 65536, "longest_edge": 16777216},
+                                                    type="Qwen2VLImageProcessorFast"),
+        "video_preprocessor_config.json": _processor_file("video", "Qwen3VLProcessor", 16, [0.5] * 3, [0.5] * 3,
+                                                          {"shortest_edge": 4096, "longest_edge": 25165824},
+                                                          type="Qwen3VLVideoProcessor", fps=2, min_frames=4,
+                                                          max_frames=768),
     },
 }
 
@@ -280,18 +234,9 @@ def build_tiny_model(family: str, out_dir: Union[str, Path], tiny: TinyModelConf
         do_sample=False,
     )
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o755)
+    with atomic_directory(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         for name, content in _PROCESSOR_FILES[family].items():
             _write_json(tmp / name, content)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

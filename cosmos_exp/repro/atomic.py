@@ -1,10 +1,12 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one."""
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 
 def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> None:
@@ -27,3 +29,21 @@ def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> 
 
 def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", fsync=fsync)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
+    """Yield a fresh temp directory beside `path`; when the block succeeds it replaces `path` (an old one is
+    removed first), so `path` is complete or absent. On failure the temp directory is removed."""
+    out = Path(path).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
