@@ -26,15 +26,15 @@ from cosmos_exp.repro.record import RunRecord, resolved_yaml
 
 log = logging.getLogger("cosmos_exp")
 
-# stage -> module, or backend -> module for stages with backends. None: on the roadmap.
+# stage -> module, or backend -> module for stages with backends. A module not written yet: on the roadmap.
 STAGE_MODULES: Dict[str, Any] = {
     "prepare": "cosmos_exp.data.prepare_stage",
-    "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": None},
+    "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": "cosmos_exp.train.cosmos_rl.sft_stage"},
     "caption": "cosmos_exp.infer.caption_stage",
     "judge": "cosmos_exp.evaluate.judge_stage",
     "compare": "cosmos_exp.evaluate.compare_stage",
-    "evaluate": None,
-    "report": None,
+    "evaluate": "cosmos_exp.sweep.evaluate_stage",
+    "report": "cosmos_exp.sweep.report_stage",
 }
 EXIT_CONFIG_ERROR = 2
 EXIT_NOT_IMPLEMENTED = 3
@@ -45,13 +45,20 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 register_configs()
 
 
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is not written yet either
+        return False
+
+
 def stage_module(cfg: DictConfig) -> ModuleType:
     entry = STAGE_MODULES[cfg.stage.name]
     what = f"stage={cfg.stage.name}"
     if isinstance(entry, dict):
         entry = entry.get(cfg.backend.name)
         what += f" backend={cfg.backend.name}"
-    if entry is None or importlib.util.find_spec(entry) is None:
+    if entry is None or not _module_exists(entry):
         raise NotImplementedStage(f"{what} is not implemented yet (it is on the roadmap); nothing was run")
     return importlib.import_module(entry)
 

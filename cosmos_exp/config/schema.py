@@ -10,11 +10,13 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from cosmos_exp.config.backend import BackendConfig
 from cosmos_exp.config.data import DatasetConfig
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.generation import GenerationConfig
 from cosmos_exp.config.model import ModelConfig
 from cosmos_exp.config.parallel import ParallelismConfig
+from cosmos_exp.config.sweep import SweepConfig
 from cosmos_exp.config.train import TrainConfig
 
 STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
@@ -24,14 +26,6 @@ BACKENDS = ("deepspeed", "cosmos_rl")
 @dataclass
 class StageConfig:
     name: str = MISSING
-
-
-@dataclass
-class BackendConfig:
-    name: str = "deepspeed"
-    # cosmos_rl only: the launcher executable and the port of the redis-server it starts.
-    executable: str = "cosmos-rl"
-    redis_port: int = 12800
 
 
 @dataclass
@@ -55,6 +49,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     # A short label that ends the run directory's name.
     name: str = "run"
     seed: int = 42
