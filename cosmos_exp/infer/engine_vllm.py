@@ -1,8 +1,10 @@
 """Optional vLLM engine: same items, same outputs, faster decoding on GPU.
 
 UNTESTED here: vllm is not installed in this environment (it needs CUDA). Frames are decoded and
-sampled by the data package exactly as for training; resizing is left to vLLM's Qwen-VL processor,
-bounded by the same min/max pixels, so answers can differ slightly from the transformers engine.
+sampled by the data package exactly as for training (Qwen3-VL gets their metadata for its timestamps);
+resizing is left to vLLM's copy of the official processor, bounded by the same pixels per frame. The
+official processors match ours bit for bit (tests/test_data_golden.py), so answers should match the
+transformers engine up to kernel differences.
 """
 
 from typing import Any, Dict, List, Optional, Sequence
@@ -51,13 +53,27 @@ class VLLMEngine:
             indices, _ = sample_frames(reader.num_frames, reader.fps, self.vision,
                                        temporal_patch_size=self.processor.spec.temporal_patch_size)
             frames = reader.get_frames(indices)
-        prompt = self.processor.tokenizer.apply_chat_template(conversation, tokenize=False,
-                                                              add_generation_prompt=True)
+            total, fps = reader.num_frames, reader.fps
         return {
-            "prompt": prompt,
-            "multi_modal_data": {"video": frames},
-            "mm_processor_kwargs": {"min_pixels": self.vision.min_pixels, "max_pixels": self.vision.max_pixels},
+            # The same chat text our transformers engine tokenises (one unexpanded <|video_pad|>).
+            "prompt": self.processor.prompt_text(conversation, add_generation_prompt=True),
+            "multi_modal_data": {"video": self._video_input(frames, indices, total, fps)},
+            "mm_processor_kwargs": self._processor_kwargs(len(indices)),
         }
+
+    def _video_input(self, frames: Any, indices: List[int], total: int, fps: float) -> Any:
+        """Frames are already sampled; Qwen3-VL also needs where they came from, for its timestamps."""
+        if self.processor.family != "qwen3_vl":
+            return frames
+        metadata = {"fps": fps, "frames_indices": list(indices), "total_num_frames": total,
+                    "duration": total / fps if fps else None, "video_backend": self.vision.backend}
+        return (frames, metadata)
+
+    def _processor_kwargs(self, num_frames: int) -> Dict[str, Any]:
+        """Our pixel bounds are per frame; the Qwen3-VL video processor bounds the whole clip."""
+        scale = num_frames if self.processor.family == "qwen3_vl" else 1
+        return {"do_sample_frames": False,
+                "size": {"shortest_edge": self.vision.min_pixels * scale, "longest_edge": self.vision.max_pixels * scale}}
 
     def generate(self, requests: List[Dict[str, Any]], item_ids: Sequence[str]) -> List[Generated]:
         g = self.gen
