@@ -143,10 +143,18 @@ def shared_run_dir_overrides(args: List[str], env: Optional[Dict[str, str]] = No
     return overrides
 
 
+def sweep_preflight(args: List[str]) -> List[str]:
+    """A multirun is expanded (checkpoint sweeps), validated job by job and recorded before Hydra launches it."""
+    from cosmos_exp.sweep.preflight import preflight
+
+    return preflight(args, CONF_DIR, stage_module)
+
+
 def main() -> None:
     """Console entry point. A dry run gets its Hydra directories in a temporary folder that is removed at
     exit, so it writes nothing under outputs/. Ranks of one launch share one run directory."""
     sys.argv += shared_run_dir_overrides(sys.argv[1:])
+    sys.argv[1:] = sweep_preflight(sys.argv[1:])
     if _is_dry_run(sys.argv[1:]):
         scratch = tempfile.mkdtemp(prefix="cosmos-exp-dry-")
         atexit.register(shutil.rmtree, scratch, True)

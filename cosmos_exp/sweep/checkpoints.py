@@ -1,0 +1,58 @@
+"""Checkpoints of a training run as sweep points, and what ties an evaluation back to them (no torch here)."""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from omegaconf import DictConfig, OmegaConf
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.train import checkpoint as ckpt
+
+# The parts of a config that decide an evaluation's scores; name, paths, launcher settings do not.
+FINGERPRINT_KEYS = ("stage", "model", "dataset", "generation", "eval", "seed")
+
+
+def complete_checkpoints(train_run: Union[str, Path], key: str = "sweep.checkpoints") -> List[Path]:
+    """The complete checkpoints/step_N of a training run, oldest first; a ConfigError naming `key` if none."""
+    root = Path(train_run).expanduser()
+    if not root.is_dir():
+        raise ConfigError(key, f"training run directory {root} does not exist")
+    found = ckpt.list_complete(root)
+    if not found:
+        partial = sorted(p.name for p in ckpt.checkpoints_dir(root).glob("*step_*")) \
+            if ckpt.checkpoints_dir(root).is_dir() else []
+        raise ConfigError(key, f"{root} has no complete checkpoints/step_N (a complete one holds {ckpt.COMPLETE})"
+                          + (f"; found only incomplete {partial}" if partial else ""),
+                          "point at a stage=sft run directory that saved at least one checkpoint")
+    return [p.resolve() for p in found]
+
+
+def checkpoint_lineage(path: Optional[str]) -> Dict[str, Any]:
+    """checkpoint -> training step -> training run, when the path is a checkpoints/step_N of a run."""
+    out: Dict[str, Any] = {"checkpoint": str(Path(path).resolve()) if path else None, "step": None, "train_run": None}
+    if not path:
+        return out
+    p = Path(path).resolve()
+    try:
+        out["step"] = ckpt.step_of(p)
+    except ValueError:
+        return out  # a base model or any HF directory: no training step
+    if p.parent.name == "checkpoints":
+        out["train_run"] = str(p.parent.parent)
+    if ckpt.is_complete(p):
+        try:
+            info = ckpt.read_info(p)
+        except (OSError, ValueError):
+            info = {}
+        out["checkpoint_info"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}
+    return out
+
+
+def settings_fingerprint(cfg: DictConfig) -> str:
+    """sha256 over the resolved settings that decide the scores (FINGERPRINT_KEYS)."""
+    tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    picked = {k: tree.get(k) for k in FINGERPRINT_KEYS}
+    blob = json.dumps(picked, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

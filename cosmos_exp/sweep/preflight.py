@@ -1,0 +1,174 @@
+"""Before a multirun launches anything: expand checkpoint sweeps, validate every job, record the sweep.
+
+    cosmos-exp -m stage=evaluate sweep.checkpoints=<train run> [other overrides, sweeps]
+
+becomes `model.path='<run>/checkpoints/step_1','<run>/checkpoints/step_2',...` (complete checkpoints only,
+oldest first). Every job's config is then composed, typed, validated and planned here, in the submitting
+process, so a bad value fails with its key before the first job starts (on SLURM: before anything is
+queued). The sweep directory is pinned (hydra.sweep.dir) and gets sweep.json: the command, what was expanded,
+and each job's overrides and sub-directory, plus which jobs a resumed sweep will skip.
+"""
+
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from cosmos_exp.config import ConfigError, NotImplementedStage
+from cosmos_exp.repro.atomic import write_json_atomic
+
+SWEEP_JSON = "sweep.json"
+CHECKPOINTS_KEY = "sweep.checkpoints"
+MULTIRUN_FLAGS = ("-m", "--multirun")
+# Hydra flags after which nothing is launched (or that change where the config comes from): leave alone.
+PASSIVE_FLAGS = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
+                 "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun")
+
+
+def _quote(value: str) -> str:
+    """A Hydra override value in single quotes (paths may hold characters the grammar reserves)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _key(arg: str) -> str:
+    return arg.split("=", 1)[0].lstrip("+~")
+
+
+def _value(args: List[str], key: str) -> Optional[str]:
+    found = [a.split("=", 1)[1] for a in args if "=" in a and _key(a) == key]
+    return found[-1] if found else None
+
+
+def expand_checkpoints(overrides: List[str]) -> Tuple[List[str], Optional[Dict[str, Any]]]:
+    """Replace sweep.checkpoints=<run> by a model.path sweep over its complete checkpoints (kept for the record)."""
+    from cosmos_exp.sweep.checkpoints import complete_checkpoints
+
+    train_run = _value(overrides, CHECKPOINTS_KEY)
+    if train_run in (None, "", "null"):
+        return overrides, None
+    if _value(overrides, "model.path") is not None:
+        raise ConfigError(CHECKPOINTS_KEY, "sweep.checkpoints and model.path are both given",
+                          "the checkpoints of the training run become the model.path sweep; drop model.path")
+    found = complete_checkpoints(train_run)
+    # The absolute run path keeps the record and the jobs independent of where they start.
+    rest = [a for a in overrides if _key(a) != CHECKPOINTS_KEY]
+    expanded = rest + [f"{CHECKPOINTS_KEY}={_quote(str(Path(train_run).resolve()))}",
+                       "model.path=" + ",".join(_quote(str(p)) for p in found)]
+    return expanded, {"key": CHECKPOINTS_KEY, "train_run": str(Path(train_run).resolve()),
+                      "model.path": [str(p) for p in found]}
+
+
+def job_overrides(overrides: List[str]) -> List[List[str]]:
+    """The override list of each job, in the order Hydra's basic sweeper numbers them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+
+
+def _is_hydra_override(arg: str) -> bool:
+    key = _key(arg)
+    return key == "hydra" or key.startswith("hydra.") or key.startswith("hydra/")
+
+
+def compose_job(conf_dir: Path, overrides: List[str], with_hydra: bool = False) -> Any:
+    from hydra import compose, initialize_config_dir
+
+    task = [a for a in overrides if with_hydra or not _is_hydra_override(a)]
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="cosmos-exp"):
+        return compose(config_name="config", overrides=task, return_hydra_config=with_hydra)
+
+
+def validate_job(conf_dir: Path, overrides: List[str], stage_module: Callable[[Any], ModuleType]) -> Any:
+    """Compose, type, validate and plan one job exactly as the job itself will; return its typed config."""
+    from cosmos_exp.config.validate import typed, validate
+
+    cfg = typed(compose_job(conf_dir, overrides))
+    validate(cfg)
+    stage_module(cfg).plan(cfg)
+    return cfg
+
+
+def _sweep_dir(conf_dir: Path, overrides: List[str]) -> Path:
+    """Where Hydra would put this sweep (its ${now:} resolved once, here), as an absolute path."""
+    given = _value(overrides, "hydra.sweep.dir")
+    if given is None:
+        from omegaconf import OmegaConf
+
+        # Composing with the hydra overrides also checks them (launcher keys) before anything is written.
+        cfg = compose_job(conf_dir, overrides, with_hydra=True)
+        given = OmegaConf.select(cfg, "hydra.sweep.dir")
+    else:
+        compose_job(conf_dir, overrides, with_hydra=True)
+    return Path(str(given).strip("'\"")).expanduser().resolve()
+
+
+def _skip_state(cfg: Any, job_dir: Path) -> str:
+    if cfg.stage.name != "evaluate":
+        return "to run"
+    from cosmos_exp.sweep.checkpoints import settings_fingerprint
+    from cosmos_exp.sweep.evaluate_stage import already_done
+
+    return "already evaluated with the same settings: skipped" if already_done(job_dir, settings_fingerprint(cfg)) \
+        else "to run"
+
+
+def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], ModuleType]) -> List[str]:
+    """argv (without the program name) -> argv to hand to Hydra. Exits 2 on a config error, naming the key
+    and the job; single runs and passive invocations pass through unchanged."""
+    flags = [a for a in argv if a.startswith("-")]
+    overrides = [a for a in argv if not a.startswith("-")]
+    multirun = any(f in MULTIRUN_FLAGS for f in flags)
+    if not multirun or any(f.split("=", 1)[0] in PASSIVE_FLAGS for f in flags):
+        if not multirun and _value(overrides, CHECKPOINTS_KEY) not in (None, "", "null"):
+            _fail(ConfigError(CHECKPOINTS_KEY, "a checkpoint sweep needs multirun",
+                              "add -m: cosmos-exp -m stage=evaluate sweep.checkpoints=<training run>"))
+        return argv
+    try:
+        overrides, expanded = expand_checkpoints(overrides)
+        jobs = job_overrides(overrides)
+    except ConfigError as err:
+        _fail(err)
+    except Exception as err:  # an unparsable override: Hydra would refuse it too, with its own words
+        print(f"cosmos-exp: cannot read the sweep overrides: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    dry = any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in overrides)
+    try:
+        sweep_dir = None if dry or not jobs else _sweep_dir(conf_dir, jobs[0])
+    except Exception as err:  # e.g. a misspelled hydra.launcher key
+        print(f"cosmos-exp: the sweep's Hydra settings are invalid; no job was launched", file=sys.stderr)
+        _fail(err)
+    records = []
+    for num, job in enumerate(jobs):
+        try:
+            cfg = validate_job(conf_dir, job, stage_module)
+        except Exception as err:  # ours (ConfigError, ...) or Hydra's composition errors (unknown keys)
+            print(f"cosmos-exp: sweep job {num} of {len(jobs)} ({' '.join(_task_only(job))}) is invalid; "
+                  "no job was launched", file=sys.stderr)
+            _fail(err)
+        subdir = sweep_dir / str(num) if sweep_dir is not None else None
+        state = _skip_state(cfg, subdir) if subdir is not None else "to run"
+        records.append({"num": num, "overrides": _task_only(job), "dir": str(subdir) if subdir else None,
+                        "state": state})
+    print(f"cosmos-exp: {len(jobs)} sweep job(s) validated"
+          + (f"; {sum(r['state'] != 'to run' for r in records)} already done and will be skipped" if records else "")
+          + (f"; expanded {expanded['key']} into {len(expanded['model.path'])} checkpoints" if expanded else ""),
+          file=sys.stderr)
+    if sweep_dir is None:
+        return flags + overrides
+    previous = (sweep_dir / SWEEP_JSON).is_file()
+    write_json_atomic(sweep_dir / SWEEP_JSON, {
+        "argv": list(argv), "expanded": expanded, "sweep_dir": str(sweep_dir), "resumed": previous,
+        "jobs": records})
+    pinned = [a for a in overrides if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
+    return flags + pinned
+
+
+def _task_only(job: List[str]) -> List[str]:
+    return [a for a in job if not _is_hydra_override(a)]
+
+
+def _fail(err: Exception) -> None:
+    print(f"cosmos-exp: {err}", file=sys.stderr)
+    raise SystemExit(3 if isinstance(err, NotImplementedStage) else 2)
