@@ -1,6 +1,7 @@
 """Schema of the `backend` group: which SFT engine runs stage=sft."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Dict
 
 
 @dataclass
@@ -9,3 +10,9 @@ class BackendConfig:
     # cosmos_rl only: the launcher executable and the port of the redis-server it starts.
     executable: str = "cosmos-rl"
     redis_port: int = 12800
+    # cosmos_rl only: extra TOML keys merged onto the rendered file (e.g. {train: {compile: false}});
+    # every key is checked against the cosmos-rl 0.4.7 schema like the rendered ones.
+    toml_overrides: Dict[str, Any] = field(default_factory=dict)
+    # cosmos_rl only: run cosmos-rl's own pydantic validation of the TOML in plan():
+    # auto (when cosmos_rl is importable), always (fail if it is not), never.
+    pydantic_check: str = "auto"

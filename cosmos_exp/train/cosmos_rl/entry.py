@@ -1,0 +1,111 @@
+"""The script cosmos-rl runs in every role (controller and each policy rank):
+
+    cosmos-rl --config <run_dir>/cosmos_rl.toml ... entry.py --cosmos-exp-run-dir <run_dir>
+
+It reads our resolved config from the run directory and hands cosmos-rl a dataset factory whose items are
+the conversations of `build_dataset` (made by `build_conversation`, the same ones the DeepSpeed loop
+trains on). cosmos-rl lives in its own environment (transformers<5), so this file imports only light parts
+of cosmos_exp (config, data listing, prompts; no torch, no transformers) and cosmos_rl only inside main().
+"""
+
+import argparse
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
+
+_HERE = Path(__file__).resolve().parent
+# Run as a file, this folder is sys.path[0]: drop it so our module names (schema, render, ...) cannot
+# shadow top-level modules of the cosmos-rl environment; make the project importable if not installed.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_PROJECT = str(_HERE.parents[2])
+if _PROJECT not in sys.path:
+    sys.path.append(_PROJECT)
+
+RUN_DIR_FLAG = "--cosmos-exp-run-dir"
+REPORT_NAME = "data_report.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(RUN_DIR_FLAG, dest="cosmos_exp_run_dir", required=True,
+                        help="the cosmos-exp run directory (holds resolved.yaml)")
+    parser.add_argument("--cosmos-exp-split", dest="cosmos_exp_split", default=None,
+                        help="dataset split to train on (default: dataset.train_split of the run)")
+    return parser
+
+
+def parse_args(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None):
+    """Our flags on top of cosmos-rl's parser; unknown ones are left for cosmos-rl (parse_known_args)."""
+    parser = add_arguments(parser or argparse.ArgumentParser(description="cosmos-exp dataloader entry"))
+    args, _unknown = parser.parse_known_args(argv)
+    return args
+
+
+def load_run_config(run_dir: Path) -> Any:
+    """The run's resolved config (what cosmos-exp validated and recorded), as an OmegaConf node."""
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir) / "resolved.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the entry reads the run's config from it "
+                                "(start training through cosmos-exp stage=sft backend=cosmos_rl)")
+    return OmegaConf.load(path)
+
+
+class ConversationDataset:
+    """Map-style dataset of conversations; built on first use or in setup(config), as cosmos-rl calls it."""
+
+    def __init__(self, run_dir: Path, split: Optional[str] = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.split = split
+        self._items: Optional[List[list]] = None
+
+    def setup(self, config: Any) -> None:  # noqa: ARG002 - cosmos-rl's setup(self, config) signature
+        self._load()
+
+    def _load(self) -> List[list]:
+        if self._items is None:
+            from cosmos_exp.data.datasets import build_dataset
+
+            cfg = load_run_config(self.run_dir)
+            split = self.split or cfg.dataset.train_split
+            samples, report = build_dataset(cfg.dataset, split)
+            if os.environ.get("COSMOS_ROLE") in (None, "Controller"):  # one report per launch
+                from cosmos_exp.repro.atomic import write_json_atomic
+
+                write_json_atomic(self.run_dir / "cosmos_rl" / REPORT_NAME, report.to_dict())
+            print(f"cosmos-exp entry: {report.summary()}", file=sys.stderr)
+            if not samples:
+                raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see "
+                                 f"{self.run_dir / 'cosmos_rl' / REPORT_NAME}")
+            self._items = [s.conversation for s in samples]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __getitem__(self, index: int) -> list:
+        # A copy: cosmos-rl's data packers may edit the messages they are given.
+        return copy.deepcopy(self._load()[index])
+
+
+def dataset_factory(run_dir: Path, split: Optional[str] = None) -> Callable[[Any], ConversationDataset]:
+    """What cosmos-rl wants: f(config) -> dataset (it then calls dataset.setup(config))."""
+
+    def make(config: Any) -> ConversationDataset:  # noqa: ARG001 - settings come from our run directory
+        return ConversationDataset(run_dir, split)
+
+    return make
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    from cosmos_rl.dispatcher.data.packer.base import worker_entry_parser
+    from cosmos_rl.launcher.worker_entry import main as worker_main
+
+    args = parse_args(argv, worker_entry_parser())
+    worker_main(dataset=dataset_factory(Path(args.cosmos_exp_run_dir), args.cosmos_exp_split), args=args)
+
+
+if __name__ == "__main__":
+    main()

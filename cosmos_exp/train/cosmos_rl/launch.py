@@ -1,0 +1,104 @@
+"""Start `cosmos-rl` on our TOML and entry script: what must be there first, the argv, signal forwarding.
+
+cosmos-rl needs its launcher on PATH, a redis-server on PATH (its controller starts one; without it the
+launch dies with status 127 and little explanation) and GPUs (it calls nvidia-smi). We check all three
+first and say what is missing and what to do.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from omegaconf import DictConfig
+
+from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
+from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
+from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
+
+ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
+# Also forwarded: a Ctrl-C on our console while cosmos-rl runs in its own session.
+FORWARDED = STOP_SIGNALS + (signal.SIGINT,)
+
+
+class LaunchError(RuntimeError):
+    """cosmos-rl could not be started, or it failed."""
+
+
+def launch_argv(cfg: DictConfig, run_dir: Path) -> List[str]:
+    run_dir = Path(run_dir)
+    return [str(cfg.backend.executable), "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
+            str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
+
+
+def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
+    """(visible GPUs, how we know): nvidia-smi -L, limited by CUDA_VISIBLE_DEVICES when it is set."""
+    env = dict(os.environ if env is None else env)
+    smi = shutil.which("nvidia-smi", path=env.get("PATH"))
+    if smi is None:
+        return 0, "nvidia-smi is not on PATH"
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, env=env)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return 0, f"nvidia-smi -L failed: {err}"
+    gpus = [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
+    if out.returncode != 0:
+        return 0, f"nvidia-smi -L exited with status {out.returncode}: {out.stderr.strip()[:200]}"
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return min(len(gpus), len([v for v in visible.split(",") if v.strip()])), "nvidia-smi -L and CUDA_VISIBLE_DEVICES"
+    return len(gpus), "nvidia-smi -L"
+
+
+def preflight(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> List[Tuple[str, str, str]]:
+    """What stops a launch on this machine, as (config key, problem, what to do); empty when ready."""
+    env = dict(os.environ if env is None else env)
+    path = env.get("PATH")
+    problems = []
+    exe = str(cfg.backend.executable)
+    if shutil.which(exe, path=path) is None:
+        problems.append(("backend.executable", f"the cosmos-rl launcher {exe!r} is not on PATH",
+                         "install cosmos-rl==0.4.7 in its own environment (it pins transformers<5) and put its "
+                         "bin/ on PATH, or set backend.executable=/path/to/that/env/bin/cosmos-rl"))
+    if shutil.which("redis-server", path=path) is None:
+        problems.append(("backend.name", "redis-server is not on PATH; cosmos-rl's controller starts one and "
+                         "the launch fails with status 127 without it",
+                         "install it (apt-get install redis-server, or conda install -c conda-forge redis-server) "
+                         "and put it on PATH"))
+    needed = world(cfg)
+    found, how = count_gpus(env)
+    if found < needed:
+        problems.append(("parallelism.nproc_per_node",
+                         f"cosmos-rl needs {needed} GPU(s) (tp_size x dp_shard_size) but found {found} ({how})",
+                         "run on a GPU node (hydra/launcher=slurm), or lower parallelism.nproc_per_node"))
+    return problems
+
+
+def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None) -> int:
+    """Run cosmos-rl to the end, forwarding stop signals (it checkpoints on SIGUSR1); its exit status.
+
+    It gets its own session so that a signal meant for the run reaches it once, through us."""
+    received: List[int] = []
+    proc: Optional[subprocess.Popen] = None
+
+    def forward(signum, frame):  # noqa: ARG001 - signal API
+        received.append(signum)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        proc = subprocess.Popen(argv, cwd=str(run_dir), env=env, start_new_session=True)
+        code = proc.wait()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        names = ", ".join(signal.Signals(s).name for s in received)
+        raise TrainingInterrupted(f"stopped by {names} (forwarded to cosmos-rl, exit status {code})")
+    return code

@@ -1,0 +1,171 @@
+"""Our typed config -> the cosmos-rl 0.4.7 TOML document of one SFT run.
+
+Paths are fixed in advance: cosmos-rl writes under `train.output_dir`, which we set to
+`<run_dir>/cosmos_rl/<TIMESTAMP>` together with `train.timestamp = TIMESTAMP`, so its own
+`Config.from_dict` does not append a wall-clock timestamp (see shared/reference/cosmos-rl.md).
+"""
+
+import copy
+import fnmatch
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from cosmos_exp.config import ConfigError
+
+OUTPUT_ROOT = "cosmos_rl"  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
+TIMESTAMP = "sft"
+TOML_NAME = "cosmos_rl.toml"
+LOG_DIR = "cosmos_rl_logs"
+_DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+                  "fp32": "float32", "float32": "float32"}
+_DECAY = {"cosine": "cosine", "linear": "linear", "constant": "none"}
+_LOGGERS = ("console", "wandb")
+
+
+def output_dir(run_dir: Path) -> Path:
+    """cosmos-rl's OUT: checkpoints/step_N/policy/ (training state) and safetensors/step_N/ (HF exports).
+    `run_dir` is absolute (or the dry run's placeholder)."""
+    return Path(run_dir) / OUTPUT_ROOT / TIMESTAMP
+
+
+def world(cfg: DictConfig) -> int:
+    return int(cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node)
+
+
+def _parallelism(cfg: DictConfig) -> Dict[str, int]:
+    # Every size explicit: cosmos-rl's tp_size defaults to 2, and its GPU count reads dp_shard_size=-1 as 1.
+    p = cfg.parallelism
+    tp = int(p.tp_size)
+    shard = world(cfg) // tp if p.dp_shard_size == -1 else int(p.dp_shard_size)
+    return {"n_init_replicas": 1, "tp_size": tp, "dp_shard_size": shard, "cp_size": 1, "pp_size": 1,
+            "dp_replicate_size": 1, "ep_size": 1}
+
+
+def _resume(cfg: DictConfig) -> Any:
+    value = str(cfg.train.resume)
+    if value == "auto":
+        return True  # cosmos-rl resumes from the newest complete step under <run_dir>/cosmos_rl, if any
+    if value == "none":
+        return False
+    path = Path(value).resolve()
+    if (path / "policy").is_dir():
+        return str(path / "policy")
+    if path.name == "policy" and path.is_dir():
+        return str(path)
+    raise ConfigError("train.resume", f"{path} is not a cosmos-rl training-state checkpoint",
+                      f"resume from <run_dir>/{OUTPUT_ROOT}/{TIMESTAMP}/checkpoints/step_N (it holds policy/), "
+                      "or use auto / none")
+
+
+def _freeze_patterns(patterns) -> Optional[list]:
+    # Ours are fnmatch patterns over the whole parameter name; cosmos-rl applies re.search.
+    return ["^" + fnmatch.translate(p) for p in patterns] or None
+
+
+def _loggers(cfg: DictConfig) -> list:
+    for i, name in enumerate(cfg.train.loggers):
+        if name not in _LOGGERS:
+            raise ConfigError(f"train.loggers[{i}]", f"backend=cosmos_rl logs to {' and '.join(_LOGGERS)} only, "
+                              f"not {name}", "drop it from train.loggers")
+    return list(cfg.train.loggers)
+
+
+def _unsupported(cfg: DictConfig) -> None:
+    if cfg.train.module_lr:
+        raise ConfigError("train.module_lr", "per-module learning rates are not mapped to cosmos-rl yet",
+                          "use backend=deepspeed, or set train.module_lr=[]")
+    if cfg.parallelism.nnodes > 1:
+        raise ConfigError("parallelism.nnodes", "backend=cosmos_rl launches on one node for now",
+                          "multi-node needs cosmos-rl --num-workers/--worker-idx/--node-ip-list; not wired yet")
+
+
+def _custom(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    """Our settings, for the entry script and for a reader of the TOML (cosmos-rl ignores [custom])."""
+    d = cfg.dataset
+    vision = {k: v for k, v in OmegaConf.to_container(d.vision, resolve=True).items() if v is not None}
+    return {"cosmos_exp": {
+        "run_dir": str(run_dir),
+        "resolved_config": str(Path(run_dir) / "resolved.yaml"),
+        "model_family": str(cfg.model.family),
+        "dataset": {"name": str(d.name), "kind": str(d.kind), "root": str(d.root), "split": str(d.train_split)},
+        "vision": vision,
+    }}
+
+
+def render(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    """The TOML document (a dict) for an SFT run writing into `run_dir`; backend.toml_overrides merged last."""
+    _unsupported(cfg)
+    t, m = cfg.train, cfg.model
+    train: Dict[str, Any] = {
+        "output_dir": str(output_dir(run_dir)),
+        "timestamp": TIMESTAMP,
+        "resume": _resume(cfg),
+        "epoch": int(t.epochs),
+        "train_batch_per_replica": int(t.global_batch_size),
+        "seed": int(cfg.seed),
+        "optm_name": "AdamW",
+        "optm_lr": float(t.lr),
+        "optm_weight_decay": float(t.weight_decay),
+        "optm_betas": [float(b) for b in t.betas],
+        # cosmos-rl reads an int as steps and a float in [0, 1] as a fraction of all steps.
+        "optm_warmup_steps": int(t.warmup_steps) if t.warmup_steps is not None else float(t.warmup_ratio),
+        "optm_decay_type": _DECAY[t.lr_schedule],
+        "optm_min_lr_factor": float(t.min_lr_ratio),
+        "optm_grad_norm_clip": float(t.grad_clip),
+        "fsdp_offload": bool(cfg.parallelism.offload_optimizer or cfg.parallelism.offload_param),
+        "save_ckpt_at_exit": True,
+        "signal_to_handle": ["SIGUSR1"],
+    }
+    if t.max_steps is not None:
+        train["max_num_steps"] = int(t.max_steps)
+    dtype = _DTYPE_ALIASES.get(str(m.dtype))
+    if dtype:
+        train["param_dtype"] = dtype
+    train["train_policy"] = {
+        "type": "sft",
+        "mini_batch": int(t.micro_batch_size),
+        "dataloader_shuffle": True,
+        "dataloader_seed": int(cfg.seed),
+        "dataloader_num_workers": int(cfg.dataset.num_workers),
+        # Ignored by cosmos-rl when our entry passes a dataset; kept for a reader of the file.
+        "dataset": {"name": str(cfg.dataset.name), "split": str(cfg.dataset.train_split)},
+    }
+    train["ckpt"] = {
+        "enable_checkpoint": True,
+        "save_freq": int(t.save_every),
+        "max_keep": int(t.keep_last) if t.keep_last is not None else -1,  # -1 keeps all (checkpoint sweeps)
+        "export_safetensors": True,
+    }
+    policy: Dict[str, Any] = {
+        "model_name_or_path": str(Path(str(m.path)).resolve()) if m.path else "",
+        "model_max_length": int(m.model_max_length),
+        "model_gradient_checkpointing": bool(t.gradient_checkpointing),
+        "parallelism": _parallelism(cfg),
+    }
+    frozen = _freeze_patterns(list(t.freeze))
+    if frozen:
+        policy["freeze_pattern"] = frozen
+    doc: Dict[str, Any] = {
+        "redis": str(cfg.backend.redis_port),
+        "train": train,
+        "policy": policy,
+        "logging": {"logger": _loggers(cfg), "project_name": str(t.wandb_project),
+                    "experiment_name": str(cfg.name), "log_interval": int(t.log_every)},
+        "validation": {"enable": False},
+        "custom": _custom(cfg, run_dir),
+    }
+    overrides = OmegaConf.to_container(cfg.backend.toml_overrides, resolve=True) if cfg.backend.toml_overrides else {}
+    return merge(doc, overrides)
+
+
+def merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
+    """`extra` onto a copy of `base`, table by table (a scalar in `extra` replaces the value)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

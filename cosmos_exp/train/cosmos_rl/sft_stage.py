@@ -1,0 +1,135 @@
+"""stage=sft backend=cosmos_rl: render and validate the cosmos-rl TOML, launch cosmos-rl on our entry script,
+publish its Hugging Face exports as checkpoints/step_N.
+
+plan() renders and validates the TOML completely (strict 0.4.7 key check, then cosmos-rl's own pydantic
+validation when it is importable) and, outside dry runs, checks that cosmos-rl, redis-server and the GPUs
+are there: every problem stops the run before its directory is kept.
+"""
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from omegaconf import DictConfig
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.plan import Plan
+from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
+from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, run_launcher
+
+PLACEHOLDER_RUN_DIR = Path("<run_dir>")
+
+
+def validated_document(cfg: DictConfig, run_dir: Path) -> Tuple[Dict[str, Any], str]:
+    """The rendered TOML document after both checks, and what the pydantic check said."""
+    doc = render.render(cfg, run_dir)
+    schema.check_document(doc)
+    # What cosmos-rl reads is the TOML text: validate the round-tripped document, not our dict.
+    parsed = toml_io.round_trip(doc)
+    mode = str(cfg.backend.pydantic_check)
+    if mode not in ("auto", "always", "never"):
+        raise ConfigError("backend.pydantic_check", f"{mode!r} is not one of auto, always, never")
+    if mode == "never":
+        return parsed, "cosmos-rl pydantic validation: off (backend.pydantic_check=never)"
+    if pydantic_check.load_config_class() is None:
+        if mode == "always":
+            raise ConfigError("backend.pydantic_check", "cosmos-rl is not importable here, so its own validation "
+                              "cannot run", "pip install --no-deps cosmos-rl==0.4.7 (needs only pydantic), "
+                              "or backend.pydantic_check=auto")
+        return parsed, "cosmos-rl pydantic validation: skipped (cosmos-rl not installed here)"
+    problem = pydantic_check.validate(parsed)
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"cosmos_rl.{key}" if key else "cosmos_rl", f"cosmos-rl 0.4.7 rejects the rendered TOML: "
+                          f"{message}", "fix the config value it comes from, or backend.toml_overrides")
+    return parsed, "cosmos-rl pydantic validation: passed"
+
+
+def _count(cfg: DictConfig) -> Optional[int]:
+    from cosmos_exp.data.datasets import count_items
+
+    return count_items(cfg.dataset, cfg.dataset.train_split)
+
+
+def _plan_run_dir(cfg: DictConfig) -> Path:
+    if cfg.dry_run:
+        return PLACEHOLDER_RUN_DIR
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir).absolute()
+    except ValueError:  # called outside a Hydra app (tests, scripts)
+        return PLACEHOLDER_RUN_DIR
+
+
+def plan(cfg: DictConfig) -> Plan:
+    p = Plan(stage="sft")
+    n_train = _count(cfg)
+    if n_train == 0:
+        raise ConfigError("dataset.root", f"no training items under {cfg.dataset.root}/{cfg.dataset.train_split}",
+                          "generate or point at a dataset with items")
+    run_dir = _plan_run_dir(cfg)
+    doc, pydantic_note = validated_document(cfg, run_dir)
+    p.add_input("model", str(cfg.model.path))
+    p.add_input(f"train items ({cfg.dataset.train_split})", str(cfg.dataset.root), n_train)
+    p.outputs += [render.TOML_NAME, f"{render.LOG_DIR}/logs_<time>/controller.log, policy_<i>.log",
+                  f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/checkpoints/step_N/policy/ (cosmos-rl training state)",
+                  f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
+                  "checkpoints/step_N/ (links to the exports) and checkpoints/latest",
+                  f"{render.OUTPUT_ROOT}/data_report.json", "train_result.json"]
+    p.commands.append(launch_argv(cfg, run_dir))
+    par = doc["policy"]["parallelism"]
+    p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
+    p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
+                   f"{par['dp_shard_size']}), {doc['train']['train_batch_per_replica']} samples per step in "
+                   f"mini-batches of {doc['train']['train_policy']['mini_batch']}, {doc['train']['epoch']} epoch(s), "
+                   f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
+                   f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
+    if cfg.train.eval_every:
+        p.notes.append("train.eval_every is not used by backend=cosmos_rl (evaluate checkpoints with stage=caption)")
+    problems = preflight(cfg)
+    if problems and not cfg.dry_run:
+        key, message, hint = problems[0]
+        raise ConfigError(key, message, hint)
+    for key, message, hint in problems:
+        p.notes.append(f"launch check ({key}): {message} ({hint})")
+    if not problems:
+        p.notes.append("launch check: cosmos-rl, redis-server and the GPUs are there")
+    return p
+
+
+def write_toml(cfg: DictConfig, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
+    """Render, validate and atomically write <run_dir>/cosmos_rl.toml; returns its path and document."""
+    doc, _ = validated_document(cfg, run_dir)
+    path = Path(run_dir) / render.TOML_NAME
+    write_text_atomic(path, "# Rendered by cosmos-exp from resolved.yaml; edit the config, not this file.\n"
+                      + toml_io.dumps(doc))
+    return path, doc
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    from cosmos_exp.train.cosmos_rl.checkpoints import sync_checkpoints
+
+    run_dir = Path(run_dir).absolute()
+    toml_path, doc = write_toml(cfg, run_dir)
+    problems = preflight(cfg)
+    if problems:
+        raise LaunchError("; ".join(f"{m} ({h})" for _, m, h in problems))
+    if not (run_dir / "resolved.yaml").is_file():
+        raise LaunchError(f"{run_dir}/resolved.yaml is missing: the entry script reads the config from it")
+    (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
+    argv = launch_argv(cfg, run_dir)
+    try:
+        code = run_launcher(argv, run_dir)
+    finally:
+        published = sync_checkpoints(run_dir)  # an interrupted or failed run still shows what it exported
+    result: Dict[str, Any] = {
+        "backend": "cosmos_rl", "toml": str(toml_path), "argv": argv, "exit_status": code,
+        "output_dir": doc["train"]["output_dir"], "checkpoints": [p.name for p in published],
+        "latest": published[-1].name if published else None,
+    }
+    write_json_atomic(run_dir / "train_result.json", result)
+    if code != 0:
+        raise LaunchError(f"cosmos-rl exited with status {code}; see {run_dir / render.LOG_DIR}/logs_*/"
+                          "controller.log and policy_*.log")
+    return result
