@@ -84,6 +84,17 @@ def test_checkpoint_sweep_one_job_per_complete_checkpoint_and_resume(prepared, t
     assert [j["state"] for j in sweep["jobs"]] == ["to run"] * 3
     before = {p: p.stat().st_mtime_ns for c in children for p in (c / "captions").glob("*.json")}
 
+    report = run_cli(["stage=report", f"sweep.dir={sweep_dir}", f"paths.root={prepared['outputs']}",
+                      f"hydra.run.dir={tmp_path}/report"], cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    table = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [c["step"] for c in table["children"]] == [1, 2, 3]
+    for row, child in zip(table["children"], children):
+        summary = json.loads((child / "summary.json").read_text())
+        assert row["metrics"]["bleu"]["headline"] == summary["metrics"]["bleu"]["headline"]
+        assert row["train_run"] == str(train_run.resolve())
+    assert (tmp_path / "report" / "plots" / "bleu.png").is_file()
+
     again = run_cli(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "3 already done and will be skipped" in again.stderr

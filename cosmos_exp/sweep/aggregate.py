@@ -1,0 +1,144 @@
+"""Read a sweep's child runs into rows (no plotting, no torch): what stage=report tabulates and ranks."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from cosmos_exp.train import checkpoint as ckpt
+
+# Where each metric's summary keeps its headline's n and CI (see evaluate/scoring.py summarise()).
+CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy"}
+# Keys that identify the checkpoint, shown as its own columns rather than as swept overrides.
+CHECKPOINT_KEYS = ("model.path", "sweep.checkpoints")
+
+
+@dataclass
+class Child:
+    job: str
+    run_dir: str
+    status: str
+    stage: Optional[str] = None
+    checkpoint: Optional[str] = None
+    step: Optional[int] = None
+    train_run: Optional[str] = None
+    dataset: Optional[str] = None
+    split: Optional[str] = None
+    confidence: Optional[float] = None
+    overrides: Dict[str, str] = field(default_factory=dict)
+    metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    problem: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return f"step_{self.step}" if self.step is not None else f"job {self.job}"
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _job_order(path: Path) -> Tuple[int, str]:
+    return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
+
+
+def child_dirs(sweep_dir: Path) -> List[Path]:
+    """Run directories directly under the sweep directory (Hydra's <sweep>/<job num>), in job order."""
+    return sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and (p / "run.json").is_file()), key=_job_order)
+
+
+def headline_ci(metric: str, summary: Dict[str, Any]) -> Dict[str, Any]:
+    """The metric's headline with its CI bounds and item count (None where the summary has none)."""
+    block = summary.get(CI_FIELD.get(metric, ""), {}) or {}
+    return {"headline": summary.get("headline"), "ci_low": block.get("ci_low"), "ci_high": block.get("ci_high"),
+            "n": block.get("n")}
+
+
+def _overrides(run: Dict[str, Any]) -> Dict[str, str]:
+    out = {}
+    for item in run.get("overrides") or []:
+        if isinstance(item, str) and "=" in item:
+            key, value = item.split("=", 1)
+            out[key.lstrip("+~")] = value
+    return out
+
+
+def load_child(path: Path) -> Child:
+    run = _read_json(path / "run.json") or {}
+    child = Child(job=path.name, run_dir=str(path.resolve()), status=str(run.get("status", "unknown")),
+                  stage=run.get("stage"), overrides=_overrides(run))
+    summary = _read_json(path / "summary.json")
+    record = _read_json(path / "evaluate.json") or {}
+    if summary is None:
+        child.problem = "no readable summary.json" + (f" (run status {child.status})" if child.status else "")
+        return child
+    child.checkpoint = record.get("checkpoint") or summary.get("checkpoint")
+    child.step = record.get("step")
+    child.train_run = record.get("train_run")
+    if child.step is None and child.checkpoint:
+        try:
+            child.step = ckpt.step_of(child.checkpoint)
+            parent = Path(child.checkpoint).parent
+            child.train_run = str(parent.parent) if parent.name == "checkpoints" else None
+        except ValueError:
+            pass
+    dataset = (summary.get("caption_index") or {}).get("dataset") or {}
+    child.dataset = record.get("dataset") or dataset.get("name")
+    child.split = record.get("split") or dataset.get("split")
+    child.confidence = (summary.get("bootstrap") or {}).get("confidence")
+    child.metrics = {m: headline_ci(m, s) for m, s in (summary.get("metrics") or {}).items() if isinstance(s, dict)}
+    return child
+
+
+def swept_keys(children: List[Child]) -> List[str]:
+    """Override keys whose values differ between children (the checkpoint keys have their own columns)."""
+    keys = sorted({k for c in children for k in c.overrides} - set(CHECKPOINT_KEYS))
+    return [k for k in keys if len({c.overrides.get(k) for c in children}) > 1]
+
+
+def _overlap(a: Dict[str, Any], b: Dict[str, Any]) -> Optional[bool]:
+    if None in (a["ci_low"], a["ci_high"], b["ci_low"], b["ci_high"]):
+        return None
+    return a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
+
+
+def pick_best(children: List[Child], metric: str) -> List[Dict[str, Any]]:
+    """Per (dataset, split): the child with the highest headline (every metric here is higher-is-better),
+    the children tied with it, and those whose CI overlaps its CI (not separable from it)."""
+    groups: Dict[Tuple[Any, Any], List[Child]] = {}
+    for c in children:
+        if c.metrics.get(metric, {}).get("headline") is not None:
+            groups.setdefault((c.dataset, c.split), []).append(c)
+    picks = []
+    for (dataset, split), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        top = max(c.metrics[metric]["headline"] for c in members)
+        tied = [c for c in members if abs(c.metrics[metric]["headline"] - top) <= 1e-12 * max(1.0, abs(top))]
+        best = min(tied, key=lambda c: (c.step if c.step is not None else -1, _job_order(Path(c.job))))
+        others = [c for c in members if c is not best]
+        overlapping = [c for c in others if c not in tied and _overlap(best.metrics[metric], c.metrics[metric])]
+        unknown = [c for c in others if c not in tied and _overlap(best.metrics[metric], c.metrics[metric]) is None]
+        m = best.metrics[metric]
+        ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m["ci_low"] is not None else " (no CI)"
+        text = f"{best.label} has the highest {metric} on split '{split}' of dataset '{dataset}': {top:.4g}{ci}"
+        if len(tied) > 1:
+            text += f"; tied with {', '.join(c.label for c in tied if c is not best)} (earliest step listed first)"
+        if overlapping:
+            text += f"; its CI overlaps those of {', '.join(c.label for c in overlapping)}: not separable from them"
+        elif len(others) > len(tied) - 1 and not unknown:
+            text += "; no other checkpoint's CI overlaps it"
+        if unknown:
+            text += f"; no CI to compare with {', '.join(c.label for c in unknown)} (fewer than 2 items)"
+        picks.append({"metric": metric, "dataset": dataset, "split": split, "best": _ref(best),
+                      "value": m, "tied_with": [_ref(c) for c in tied if c is not best],
+                      "ci_overlaps": [_ref(c) for c in overlapping], "no_ci": [_ref(c) for c in unknown],
+                      "candidates": len(members), "clear_winner": len(tied) == 1 and not overlapping and not unknown,
+                      "text": text})
+    return picks
+
+
+def _ref(c: Child) -> Dict[str, Any]:
+    return {"job": c.job, "run_dir": c.run_dir, "step": c.step, "checkpoint": c.checkpoint}

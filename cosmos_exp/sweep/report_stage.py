@@ -1,0 +1,223 @@
+"""stage=report sweep.dir=<multirun dir>: one table, one plot per metric, and the best checkpoint per metric.
+
+Reads every child run of the sweep (run.json, resolved.yaml, summary.json, evaluate.json) and writes
+report.csv + report.md (each metric's headline with its CI per checkpoint step / swept override),
+plots/<metric>.png (headline against the training step, CI as error bars, one line per other swept
+setting) and report.json: the rows, the best pick per metric on the evaluated split (ties and overlapping
+CIs said plainly), and the chain child run -> checkpoint -> training run for every row.
+"""
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from omegaconf import DictConfig
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.plan import Plan
+from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.sweep.aggregate import Child, child_dirs, load_child, pick_best, swept_keys
+from cosmos_exp.sweep.preflight import SWEEP_JSON
+
+log = logging.getLogger("cosmos_exp.report")
+
+
+def _sweep_dir(cfg: DictConfig) -> Path:
+    if not cfg.sweep.dir:
+        raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
+                          "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
+    root = Path(str(cfg.sweep.dir)).expanduser()
+    if not root.is_dir():
+        raise ConfigError("sweep.dir", f"{root} is not a directory")
+    if not child_dirs(root):
+        raise ConfigError("sweep.dir", f"{root} holds no child run directories (<job>/run.json)",
+                          "point at a multirun directory whose jobs have started")
+    return root.resolve()
+
+
+def plan(cfg: DictConfig) -> Plan:
+    root = _sweep_dir(cfg)
+    children = [load_child(p) for p in child_dirs(root)]
+    usable = [c for c in children if not c.problem]
+    p = Plan(stage="report")
+    p.add_input("sweep directory (child runs)", str(root), len(children))
+    p.outputs += ["report.csv", "report.md", "report.json", "plots/<metric>.png"]
+    metrics = sorted({m for c in usable for m in c.metrics})
+    p.notes.append(f"{len(usable)} child run(s) with summary.json; metrics {', '.join(metrics) or 'none'}")
+    for c in children:
+        if c.problem:
+            p.notes.append(f"job {c.job}: {c.problem}; listed as incomplete")
+    return p
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    root = _sweep_dir(cfg)
+    run_dir = Path(run_dir)
+    children = [load_child(p) for p in child_dirs(root)]
+    usable = [c for c in children if not c.problem]
+    keys = swept_keys(usable)
+    usable.sort(key=lambda c: (tuple(_sort_value(c.overrides.get(k)) for k in keys),
+                               c.step if c.step is not None else -1, c.job))
+    metrics = sorted({m for c in usable for m in c.metrics})
+    confidence = next((c.confidence for c in usable if c.confidence), 0.95)
+    sweep = _read(root / SWEEP_JSON)
+    never_started = _never_started(sweep, children)
+    best = {m: pick_best(usable, m) for m in metrics}
+    plots = write_plots(usable, metrics, keys, run_dir / "plots", confidence)
+    rows = [_row(c, keys, metrics) for c in usable]
+    write_text_atomic(run_dir / "report.csv", render_csv(rows, keys, metrics))
+    report = {
+        "stage": "report", "sweep_dir": str(root), "confidence": confidence, "swept_keys": keys,
+        "expanded": (sweep or {}).get("expanded"), "metrics": metrics,
+        "children": [_chain(c) for c in usable],
+        "incomplete": [{"job": c.job, "run_dir": c.run_dir, "status": c.status, "problem": c.problem}
+                       for c in children if c.problem] + never_started,
+        "best": best, "plots": {m: str(p) for m, p in plots.items()},
+        "higher_is_better": "every metric (judge/local 1-5 scores, BLEU 0-100, accuracies 0-1)",
+    }
+    write_text_atomic(run_dir / "report.md", render_markdown(report, rows, keys, metrics))
+    write_json_atomic(run_dir / "report.json", report)
+    for m in metrics:
+        for pick in best[m]:
+            log.info("best: %s", pick["text"])
+    return {"report": str(run_dir / "report.json"), "children": len(usable), "incomplete": len(report["incomplete"]),
+            "best": {m: [p["best"]["checkpoint"] or p["best"]["run_dir"] for p in picks] for m, picks in best.items()}}
+
+
+def _sort_value(value: Optional[str]) -> Tuple[int, float, str]:
+    """Numbers in numeric order (8 before 64), then text."""
+    try:
+        return (0, float(str(value)), "")
+    except ValueError:
+        return (1, 0.0, str(value))
+
+
+def _read(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _never_started(sweep: Optional[Dict[str, Any]], children: List[Child]) -> List[Dict[str, Any]]:
+    """Jobs sweep.json lists that left no run directory (never started, or the sweep was stopped)."""
+    seen = {c.job for c in children}
+    return [{"job": str(j["num"]), "run_dir": j.get("dir"), "status": "never started",
+             "problem": "listed in sweep.json but no run.json"}
+            for j in (sweep or {}).get("jobs", []) if str(j.get("num")) not in seen]
+
+
+def _chain(c: Child) -> Dict[str, Any]:
+    return {"job": c.job, "run_dir": c.run_dir, "status": c.status, "stage": c.stage, "checkpoint": c.checkpoint,
+            "step": c.step, "train_run": c.train_run, "dataset": c.dataset, "split": c.split,
+            "overrides": c.overrides, "metrics": c.metrics}
+
+
+def _row(c: Child, keys: List[str], metrics: List[str]) -> Dict[str, Any]:
+    row: Dict[str, Any] = {"job": c.job, "step": c.step, "checkpoint": c.checkpoint, "split": c.split}
+    row.update({k: c.overrides.get(k) for k in keys})
+    for m in metrics:
+        v = c.metrics.get(m, {})
+        row.update({m: v.get("headline"), f"{m}_ci_low": v.get("ci_low"), f"{m}_ci_high": v.get("ci_high"),
+                    f"{m}_n": v.get("n")})
+    return row
+
+
+def render_csv(rows: List[Dict[str, Any]], keys: List[str], metrics: List[str]) -> str:
+    columns = ["job", "step", "checkpoint", "split", *keys]
+    for m in metrics:
+        columns += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in columns})  # repr-exact floats
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def render_markdown(report: Dict[str, Any], rows: List[Dict[str, Any]], keys: List[str], metrics: List[str]) -> str:
+    pct = f"{report['confidence'] * 100:g}%"
+    lines = [f"# Sweep report: {report['sweep_dir']}", ""]
+    if report.get("expanded"):
+        lines += [f"Checkpoints of training run `{report['expanded']['train_run']}`.", ""]
+    header = ["job", "step", *keys] + [f"{m} [{pct} CI] (n)" for m in metrics]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [str(r["job"]), _fmt(r["step"]), *[_fmt(r[k]) for k in keys]]
+        for m in metrics:
+            ci = f" [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]" if r[m + "_ci_low"] is not None else ""
+            cells.append(f"{_fmt(r[m])}{ci} ({_fmt(r[m + '_n'])})")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Best checkpoint per metric", ""]
+    for m in metrics:
+        for pick in report["best"][m]:
+            lines.append(f"- **{m}**: {pick['text']}")
+        if not report["best"][m]:
+            lines.append(f"- **{m}**: no child has a value")
+    if report["incomplete"]:
+        lines += ["", "## Incomplete jobs", ""]
+        lines += [f"- job {i['job']} ({i['run_dir']}): {i['problem']}" for i in report["incomplete"]]
+    lines += ["", "Higher is better for " + report["higher_is_better"] + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_plots(children: List[Child], metrics: List[str], keys: List[str], out_dir: Path,
+                confidence: float) -> Dict[str, Path]:
+    """One PNG per metric: headline against training step, CIs as error bars, a line per other swept setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: Dict[str, Path] = {}
+    with_step = [c for c in children if c.step is not None]
+    for m in metrics:
+        points = [c for c in with_step if c.metrics.get(m, {}).get("headline") is not None]
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        groups: Dict[str, List[Child]] = {}
+        for c in points:
+            groups.setdefault(", ".join(f"{k}={c.overrides.get(k)}" for k in keys) or m, []).append(c)
+        for label, members in sorted(groups.items()):
+            members.sort(key=lambda c: c.step)
+            ys = [c.metrics[m]["headline"] for c in members]
+            lo = [y - (c.metrics[m]["ci_low"] if c.metrics[m]["ci_low"] is not None else y) for c, y in zip(members, ys)]
+            hi = [(c.metrics[m]["ci_high"] if c.metrics[m]["ci_high"] is not None else y) - y for c, y in zip(members, ys)]
+            ax.errorbar([c.step for c in members], ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"{m} (error bars: {confidence * 100:g}% CI)")
+        ax.set_title(f"{m} by checkpoint")
+        ax.grid(alpha=0.3)
+        if len(groups) > 1:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        path = out_dir / f"{m}.png"
+        _write_bytes_atomic(path, buf.getvalue())
+        written[m] = path
+    return written
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
