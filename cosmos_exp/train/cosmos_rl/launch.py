@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -58,10 +59,15 @@ def preflight(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> List[Tup
     path = env.get("PATH")
     problems = []
     exe = str(cfg.backend.executable)
-    if shutil.which(exe, path=path) is None:
-        problems.append(("backend.executable", f"the cosmos-rl launcher {exe!r} is not on PATH",
-                         "install cosmos-rl==0.4.7 in its own environment (it pins transformers<5) and put its "
-                         "bin/ on PATH, or set backend.executable=/path/to/that/env/bin/cosmos-rl"))
+    found_exe = shutil.which(exe, path=path)
+    own_env = "install cosmos-rl==0.4.7 in its own environment (it pins transformers<5) and put its bin/ on " \
+              "PATH, or set backend.executable=/path/to/that/env/bin/cosmos-rl"
+    if found_exe is None:
+        problems.append(("backend.executable", f"the cosmos-rl launcher {exe!r} is not on PATH", own_env))
+    elif Path(found_exe).resolve().parent == Path(sys.prefix).resolve() / "bin":
+        # install.sh --test puts cosmos-rl here without its dependencies, only to validate TOMLs.
+        problems.append(("backend.executable", f"{found_exe} is cosmos-exp's own environment, where cosmos-rl is "
+                         "installed for TOML validation only (its transformers<5 stack is missing)", own_env))
     if shutil.which("redis-server", path=path) is None:
         problems.append(("backend.name", "redis-server is not on PATH; cosmos-rl's controller starts one and "
                          "the launch fails with status 127 without it",

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -49,7 +50,9 @@ def load_config_class() -> Optional[type]:
                 stub.__path__ = [str(root.joinpath(*name.split(".")[1:]))]
                 sys.modules[name] = stub
         try:
-            module = importlib.import_module(_CONFIG_MODULE)
+            with warnings.catch_warnings():  # its Field(choices=...) calls warn on every pydantic 2
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(_CONFIG_MODULE)
         except ImportError:
             return None
     finally:

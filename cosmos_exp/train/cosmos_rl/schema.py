@@ -90,6 +90,9 @@ SCHEMA: Dict[str, Dict[str, str]] = {
     "profiler": {"enable_profiler": "bool", "enable_nsys": "bool"},
 }
 
+# Real cosmos-rl tables that an SFT run does not use: refused rather than passed through unchecked.
+UNCHECKED_TABLES = ("rollout", "distillation", "vla", "train.fp4", "profiler.sub_profiler_config")
+
 _DTYPES = ("bfloat16", "float16", "float32")
 ENUMS: Dict[str, Tuple[Any, ...]] = {
     "mode": ("disaggregated", "colocated", "colocated_separated"),
@@ -163,7 +166,7 @@ def check_document(doc: Dict[str, Any]) -> None:
 def _check_table(table: Dict[str, Any], prefix: str) -> None:
     fields = SCHEMA.get(prefix)
     if fields is None:
-        _fail(prefix, "is not a cosmos-rl 0.4.7 table this backend knows",
+        _fail(prefix, "is not a cosmos-rl 0.4.7 table this backend checks",
               "known tables: " + ", ".join(sorted(k or "(top level)" for k in SCHEMA)))
     for key, value in table.items():
         full = _join(prefix, key)
@@ -172,6 +175,9 @@ def _check_table(table: Dict[str, Any], prefix: str) -> None:
                 _fail(full, f"must be a table, got {type(value).__name__}")
             _check_table(value, full)
             continue
+        if full in UNCHECKED_TABLES:
+            _fail(full, "is not a cosmos-rl 0.4.7 table this backend checks (an SFT run does not use it)",
+                  "known tables: " + ", ".join(sorted(k or "(top level)" for k in SCHEMA)))
         if key not in fields:
             close = [k for k in fields if _similar(k, key)]
             _fail(full, "unknown key (cosmos-rl 0.4.7 would ignore it silently)",
