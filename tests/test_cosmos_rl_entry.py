@@ -1,0 +1,107 @@
+"""The cosmos-rl entry script feeds cosmos-rl the same conversations the DeepSpeed loop trains on,
+from the run directory's resolved config, without importing transformers or torch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from cosmos_exp.config import register_configs
+from cosmos_exp.config.validate import typed
+from cosmos_exp.repro.record import resolved_yaml
+from cosmos_exp.train.cosmos_rl.entry import parse_args
+from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
+from cosmos_exp.train.data import load_split
+
+from _data_fixtures import make_synthetic
+from conftest import CONF_DIR
+
+register_configs()
+
+# A stand-in for the two cosmos_rl modules the entry touches: it records what cosmos-rl would receive.
+FAKE_WORKER_ENTRY = '''
+import json, os, sys
+def main(dataset=None, args=None, **kwargs):
+    ds = dataset({"custom": {}})          # cosmos-rl calls the factory with its config ...
+    ds.setup({"custom": {}})              # ... then setup(config)
+    items = [ds[i] for i in range(len(ds))]
+    heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision") if m in sys.modules)
+    with open(os.environ["FAKE_OUT"], "w") as f:
+        json.dump({"items": items, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
+                   "kwargs": sorted(kwargs), "role": os.environ.get("COSMOS_ROLE")}, f)
+'''
+FAKE_PACKER_BASE = '''
+import argparse
+def worker_entry_parser():
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", default=None)
+    p.add_argument("--port", type=int, default=8000)
+    return p
+'''
+
+
+def _fake_cosmos_rl(root: Path) -> Path:
+    for pkg in ("cosmos_rl", "cosmos_rl/launcher", "cosmos_rl/dispatcher", "cosmos_rl/dispatcher/data",
+                "cosmos_rl/dispatcher/data/packer"):
+        (root / pkg).mkdir(parents=True, exist_ok=True)
+        (root / pkg / "__init__.py").write_text("")
+    (root / "cosmos_rl/launcher/worker_entry.py").write_text(FAKE_WORKER_ENTRY)
+    (root / "cosmos_rl/dispatcher/data/packer/base.py").write_text(FAKE_PACKER_BASE)
+    return root
+
+
+def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
+    data = tmp_path / "data"
+    make_synthetic(data, num_train=3, num_eval=1)
+    (data / "train" / "metas" / "orphan.label.json").write_text("{}")  # a label without its video: skipped
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = typed(compose(config_name="config", overrides=[
+            "stage=sft", "backend=cosmos_rl", f"dataset.root={data}", "dataset.vision.nframes=8",
+            f"paths.root={tmp_path}/outputs"]))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "resolved.yaml").write_text(resolved_yaml(cfg))
+
+    fake = _fake_cosmos_rl(tmp_path / "fake")
+    out = tmp_path / "seen.json"
+    env = dict(os.environ, PYTHONPATH=str(fake), FAKE_OUT=str(out), COSMOS_ROLE="Controller")
+    # cosmos-rl hands the script a temporary TOML copy and may add flags of its own.
+    proc = subprocess.run([sys.executable, str(ENTRY_SCRIPT), "--config", "/tmp/cosmos_copy.toml",
+                           "--cosmos-exp-run-dir", str(run_dir), "--some-cosmos-flag", "1"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(out.read_text())
+    assert seen["heavy"] == []  # the entry runs in cosmos-rl's env (transformers<5): it must not import them
+    assert seen["config"] == "/tmp/cosmos_copy.toml" and seen["run_dir"] == str(run_dir)
+
+    samples, _ = load_split(cfg, cfg.dataset.train_split)  # what the DeepSpeed loop trains on
+    assert seen["items"] == [s.conversation for s in samples]
+    assert len(seen["items"]) == 3
+    first = seen["items"][0]
+    assert [m["role"] for m in first] == ["system", "user", "assistant"]
+    video = first[1]["content"][0]
+    assert video["type"] == "video" and video["nframes"] == 8 and "fps" not in video
+    assert os.path.isabs(video["video"]) and Path(video["video"]).is_file()
+
+    report = json.loads((run_dir / "cosmos_rl" / "data_report.json").read_text())
+    assert (report["used"], report["skipped"]) == (3, 1)
+    assert "orphan.label.json" in report["skipped_items"][0]["file"]
+    assert "3 of 4 items used" in proc.stderr
+
+
+def test_entry_fails_clearly_without_the_run_config(tmp_path):
+    fake = _fake_cosmos_rl(tmp_path / "fake")
+    env = dict(os.environ, PYTHONPATH=str(fake), FAKE_OUT=str(tmp_path / "x.json"), COSMOS_ROLE="Policy")
+    proc = subprocess.run([sys.executable, str(ENTRY_SCRIPT), "--config", "c.toml", "--cosmos-exp-run-dir",
+                           str(tmp_path / "nowhere")], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "resolved.yaml is missing" in proc.stderr
+
+
+def test_parse_args_leaves_unknown_flags_to_cosmos_rl():
+    args = parse_args(["--cosmos-exp-run-dir", "/r", "--config", "c.toml", "--policy", "2"])
+    assert args.cosmos_exp_run_dir == "/r" and args.cosmos_exp_split is None
