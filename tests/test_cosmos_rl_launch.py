@@ -1,0 +1,218 @@
+"""stage=sft backend=cosmos_rl through the real CLI, up to the launch: the dry run, the checks before a
+launch, the argv, failure and signal propagation, and checkpoint discovery. A fake `cosmos-rl` on PATH
+records its argv and writes exports the way cosmos-rl lays them out (the real launch needs GPUs)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp.train.cosmos_rl.checkpoints import export_problem, sync_checkpoints
+from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
+from cosmos_exp.train.cosmos_rl.render import output_dir
+
+from _data_fixtures import make_synthetic
+from conftest import REPO_ROOT, run_cli
+
+FAKE_COSMOS_RL = '''#!{python}
+import json, os, signal, sys, time, tomllib
+from pathlib import Path
+argv = sys.argv[1:]
+Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd()}}))
+config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
+out = Path(config["train"]["output_dir"])
+got = []
+signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+if os.environ.get("FAKE_WAIT_SIGNAL"):
+    Path(os.environ["FAKE_ARGV_OUT"] + ".ready").write_text("ready")
+    deadline = time.time() + 60
+    while not got and time.time() < deadline:
+        time.sleep(0.05)
+    Path(os.environ["FAKE_ARGV_OUT"] + ".signal").write_text(str(got))
+for step in (2, 4):
+    export = out / "safetensors" / f"step_{{step}}"
+    export.mkdir(parents=True)
+    (export / "config.json").write_text(json.dumps({{"model_type": "qwen2_5_vl", "step": step}}))
+    (export / "model.safetensors").write_bytes(b"weights")
+    (out / "checkpoints" / f"step_{{step}}" / "policy").mkdir(parents=True)
+sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
+'''
+TOOLS = ("cosmos-rl", "redis-server", "nvidia-smi")
+
+
+def make_bin(root: Path, tools=TOOLS) -> Path:
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    scripts = {"cosmos-rl": FAKE_COSMOS_RL.format(python=sys.executable),
+               "redis-server": "#!/bin/sh\nexit 0\n",
+               "nvidia-smi": "#!/bin/sh\necho 'GPU 0: Fake GPU (UUID: GPU-fake-0)'\n"}
+    for name in tools:
+        (bin_dir / name).write_text(scripts[name])
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Dict[str, Path]:
+    data = tmp_path / "data"
+    make_synthetic(data, num_train=2, num_eval=1)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    return {"root": tmp_path, "data": data, "model": model, "outputs": tmp_path / "outputs"}
+
+
+def args(s: Dict[str, Path], *extra: str) -> List[str]:
+    return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
+            f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *extra]
+
+
+def run_dirs(outputs: Path) -> List[Path]:
+    return sorted(p for p in (outputs / "runs").glob("*/*") if p.is_dir()) if (outputs / "runs").is_dir() else []
+
+
+def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
+    proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(make_bin(setup["root"], ()))})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert f"cosmos-rl --config <run_dir>/cosmos_rl.toml --log-dir <run_dir>/cosmos_rl_logs {ENTRY_SCRIPT} " \
+           "--cosmos-exp-run-dir <run_dir>" in out
+    assert "strict cosmos-rl 0.4.7 key check passed" in out
+    assert "cosmos-rl pydantic validation: " in out
+    assert "redis-server is not on PATH" in out and "found 0 (nvidia-smi is not on PATH)" in out
+    assert not setup["outputs"].exists()
+
+
+def test_dry_run_rejects_a_misspelled_override_naming_it(setup):
+    proc = run_cli(args(setup, "dry_run=true", "+backend.toml_overrides.train.optm_nmae=AdamW"), cwd=setup["root"])
+    assert proc.returncode == 2
+    assert "cosmos_rl.train.optm_nmae" in proc.stderr and "did you mean train.optm_name" in proc.stderr
+
+
+@pytest.mark.parametrize("missing,words", [
+    ("redis-server", "redis-server is not on PATH"),
+    ("nvidia-smi", "cosmos-rl needs 1 GPU(s)"),
+    ("cosmos-rl", "the cosmos-rl launcher 'cosmos-rl' is not on PATH"),
+])
+def test_missing_tool_fails_before_anything_starts(setup, missing, words):
+    bin_dir = make_bin(setup["root"], [t for t in TOOLS if t != missing])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": str(bin_dir), "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert words in proc.stderr
+    assert not argv_out.exists()  # cosmos-rl was never started
+    assert run_dirs(setup["outputs"]) == []  # and no run directory was kept
+
+
+def test_too_few_gpus_is_reported(setup):
+    bin_dir = make_bin(setup["root"])
+    proc = run_cli(args(setup, "parallelism.nproc_per_node=2", "train.global_batch_size=4"), cwd=setup["root"],
+                   env={"PATH": str(bin_dir)})
+    assert proc.returncode == 2 and "needs 2 GPU(s)" in proc.stderr and "found 1" in proc.stderr
+
+
+def test_launch_argv_toml_and_checkpoints(setup):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_dirs(setup["outputs"])
+    run = run.absolute()
+    seen = json.loads(argv_out.read_text())
+    assert seen["argv"] == ["--config", str(run / "cosmos_rl.toml"), "--log-dir", str(run / "cosmos_rl_logs"),
+                            str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run)]
+    assert Path(seen["cwd"]).resolve() == run.resolve()
+    toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
+    assert toml["train"]["output_dir"] == str(run / "cosmos_rl" / "sft")
+    assert toml["policy"]["model_name_or_path"] == str(setup["model"])
+    # Exports published where the DeepSpeed backend puts checkpoints.
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"
+    assert [p.name for p in ckpt.list_complete(run)] == ["step_2", "step_4"]
+    assert json.loads((run / "checkpoints" / "step_4" / "config.json").read_text())["step"] == 4
+    assert ckpt.read_info(run / "checkpoints" / "step_4")["backend"] == "cosmos_rl"
+    result = json.loads((run / "train_result.json").read_text())
+    assert result["latest"] == "step_4" and result["exit_status"] == 0
+    assert json.loads((run / "run.json").read_text())["status"] == "succeeded"
+
+
+def test_launcher_failure_propagates(setup):
+    bin_dir = make_bin(setup["root"])
+    proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                                        "FAKE_ARGV_OUT": str(setup["root"] / "a.json"),
+                                                        "FAKE_EXIT": "3"})
+    assert proc.returncode != 0
+    assert "cosmos-rl exited with status 3" in proc.stderr
+    (run,) = run_dirs(setup["outputs"])
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"  # what it exported is still found
+
+
+@pytest.mark.slow
+def test_sigusr1_is_forwarded_to_cosmos_rl(setup):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_ARGV_OUT=str(argv_out), FAKE_WAIT_SIGNAL="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_exp.run", *args(setup)], cwd=setup["root"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready = Path(str(argv_out) + ".ready")
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()[1][-3000:]
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=120)
+    assert Path(str(argv_out) + ".signal").read_text() == str([int(signal.SIGUSR1)])
+    (run,) = run_dirs(setup["outputs"])
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted", err[-2000:]
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"
+
+
+def _export(path: Path, shards=("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")
+    (path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {f"w{i}": s for i, s in
+                                                                                  enumerate(shards)}}))
+    for s in shards:
+        (path / s).write_bytes(b"x")
+    return path
+
+
+def test_sync_checkpoints_skips_partial_drops_removed_and_survives_a_move(tmp_path):
+    run = tmp_path / "run"
+    exports = output_dir(run.absolute()) / "safetensors"
+    _export(exports / "step_10")
+    partial = _export(exports / "step_20")
+    (partial / "model-00002-of-00002.safetensors").unlink()  # still being written
+    assert "missing shards" in export_problem(partial)
+    assert [p.name for p in sync_checkpoints(run)] == ["step_10"]
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_10"
+
+    (partial / "model-00002-of-00002.safetensors").write_bytes(b"x")
+    _export(exports / "step_30")
+    import shutil
+    shutil.rmtree(exports / "step_10")  # cosmos-rl's max_keep removed it
+    assert [p.name for p in sync_checkpoints(run)] == ["step_20", "step_30"]
+    assert not (run / "checkpoints" / "step_10").exists()
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_30"
+
+    moved = tmp_path / "moved"
+    run.rename(moved)  # relative links: the run directory moves as a whole
+    assert (moved / "checkpoints" / "step_30" / "config.json").read_text() == "{}"
+    assert ckpt.newest_complete(moved).name == "step_30"
+
+
+def test_the_stage_is_registered_for_the_cli():
+    from cosmos_exp.run import STAGE_MODULES, _module_exists
+
+    assert _module_exists(STAGE_MODULES["sft"]["cosmos_rl"])
+    assert (REPO_ROOT / "conf" / "backend" / "cosmos_rl.yaml").is_file()
