@@ -104,6 +104,11 @@ def test_checkpoint_sweep_one_job_per_complete_checkpoint_and_resume(prepared, t
         assert json.loads((c / "run.json").read_text())["result"]["skipped"]
     assert before == {p: p.stat().st_mtime_ns for c in children for p in (c / "captions").glob("*.json")}
 
+    forced = run_cli(args + ["sweep.skip_done=false"], cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "0 already done" in forced.stderr
+    assert not json.loads((children[1] / "run.json").read_text())["result"].get("skipped")
+
     # Other settings are not "the same config": the job runs again (here: another BLEU reference).
     changed = run_cli(args + ["eval.bleu_reference=scene_description"], cwd=tmp_path)
     assert changed.returncode == 0, changed.stderr[-3000:]

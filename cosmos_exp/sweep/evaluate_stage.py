@@ -75,7 +75,8 @@ def plan(cfg: DictConfig) -> Plan:
     p.outputs += cap.outputs + ["scores/<id>.score.json", SUMMARY_JSON, EVALUATE_JSON]
     p.notes += [f"caption: {n}" for n in cap.notes]
     p.notes.append(f"judge: metrics {', '.join(cfg.eval.metrics)} on the captions of this run directory")
-    p.notes.append("a rerun into a directory whose summary.json exists with the same settings is skipped")
+    p.notes.append("a rerun into a directory whose summary.json exists with the same settings is "
+                   + ("skipped" if cfg.sweep.skip_done else "judged again (sweep.skip_done=false)"))
     return p
 
 
@@ -110,7 +111,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     run_dir = Path(run_dir)
     fingerprint = settings_fingerprint(cfg)
     lineage = checkpoint_lineage(cfg.model.path)
-    if already_done(run_dir, fingerprint):
+    if cfg.sweep.skip_done and already_done(run_dir, fingerprint):
         summary = json.loads((run_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
         log.info("evaluate: %s already holds summary.json with the same settings; skipped", run_dir)
         return {"skipped": "already evaluated with the same settings", **lineage,

@@ -105,7 +105,7 @@ def _sweep_dir(conf_dir: Path, overrides: List[str]) -> Path:
 
 
 def _skip_state(cfg: Any, job_dir: Path) -> str:
-    if cfg.stage.name != "evaluate":
+    if cfg.stage.name != "evaluate" or not cfg.sweep.skip_done:
         return "to run"
     from cosmos_exp.sweep.checkpoints import settings_fingerprint
     from cosmos_exp.sweep.evaluate_stage import already_done
