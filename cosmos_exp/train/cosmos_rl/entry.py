@@ -16,13 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
 
 _HERE = Path(__file__).resolve().parent
-# Run as a file, this folder is sys.path[0]: drop it so our module names (schema, render, ...) cannot
-# shadow top-level modules of the cosmos-rl environment; make the project importable if not installed.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_PROJECT = str(_HERE.parents[2])
-if _PROJECT not in sys.path:
-    sys.path.append(_PROJECT)
-
 RUN_DIR_FLAG = "--cosmos-exp-run-dir"
 REPORT_NAME = "data_report.json"
 
@@ -99,6 +92,15 @@ def dataset_factory(run_dir: Path, split: Optional[str] = None) -> Callable[[Any
     return make
 
 
+def _fix_sys_path() -> None:
+    """Run as a file, this folder is sys.path[0]: drop it so our module names (schema, render, ...) cannot
+    shadow top-level modules of the cosmos-rl environment; make the project importable if not installed."""
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+    project = str(_HERE.parents[2])
+    if project not in sys.path:
+        sys.path.append(project)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from cosmos_rl.dispatcher.data.packer.base import worker_entry_parser
     from cosmos_rl.launcher.worker_entry import main as worker_main
@@ -108,4 +110,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
+    _fix_sys_path()
     main()
