@@ -31,6 +31,16 @@ config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
 out = Path(config["train"]["output_dir"])
 got = []
 signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+if os.environ.get("FAKE_WAIT_LATEST"):  # an early export: does cosmos-exp publish it while we still run?
+    early = out / "safetensors" / "step_1"
+    early.mkdir(parents=True)
+    (early / "config.json").write_text("{{}}")
+    (early / "model.safetensors").write_bytes(b"w")
+    latest = Path("checkpoints") / "latest"
+    deadline = time.time() + 60
+    while not latest.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    Path(os.environ["FAKE_ARGV_OUT"] + ".latest").write_text(latest.read_text() if latest.exists() else "none")
 if os.environ.get("FAKE_WAIT_SIGNAL"):
     Path(os.environ["FAKE_ARGV_OUT"] + ".ready").write_text("ready")
     deadline = time.time() + 60
@@ -177,6 +187,19 @@ def test_sigusr1_is_forwarded_to_cosmos_rl(setup):
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"
 
 
+@pytest.mark.slow
+def test_exports_are_published_while_cosmos_rl_runs(setup):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup, "backend.checkpoint_poll_s=0.1"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out),
+                        "FAKE_WAIT_LATEST": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert Path(str(argv_out) + ".latest").read_text().strip() == "step_1"  # seen by the still-running launcher
+    (run,) = run_dirs(setup["outputs"])
+    assert [p.name for p in ckpt.list_complete(run)] == ["step_1", "step_2", "step_4"]
+
+
 def _export(path: Path, shards=("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")) -> Path:
     path.mkdir(parents=True)
     (path / "config.json").write_text("{}")
@@ -194,6 +217,7 @@ def test_sync_checkpoints_skips_partial_drops_removed_and_survives_a_move(tmp_pa
     partial = _export(exports / "step_20")
     (partial / "model-00002-of-00002.safetensors").unlink()  # still being written
     assert "missing shards" in export_problem(partial)
+    assert sync_checkpoints(run, settle_s=3600) == []  # just written: not yet while training runs
     assert [p.name for p in sync_checkpoints(run)] == ["step_10"]
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_10"
 

@@ -16,3 +16,5 @@ class BackendConfig:
     # cosmos_rl only: run cosmos-rl's own pydantic validation of the TOML in plan():
     # auto (when cosmos_rl is importable), always (fail if it is not), never.
     pydantic_check: str = "auto"
+    # cosmos_rl only: seconds between looks for new exports to publish as checkpoints/step_N while it trains.
+    checkpoint_poll_s: float = 30.0

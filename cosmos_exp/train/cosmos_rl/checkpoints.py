@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -40,12 +41,21 @@ def export_problem(path: Path) -> Optional[str]:
     return None if any(path.glob("*.safetensors")) else "no *.safetensors"
 
 
-def list_exports(run_dir: Path) -> List[Path]:
-    """Complete exports, oldest step first."""
+def _settled(path: Path, settle_s: float) -> bool:
+    """No file of the export changed in the last `settle_s` seconds (cosmos-rl writes files in place)."""
+    if settle_s <= 0:
+        return True
+    newest = max((f.stat().st_mtime for f in path.iterdir()), default=0.0)
+    return time.time() - newest >= settle_s
+
+
+def list_exports(run_dir: Path, settle_s: float = 0.0) -> List[Path]:
+    """Complete exports, oldest step first; while training runs, only those untouched for `settle_s`."""
     root = exports_dir(run_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and _STEP_RE.match(p.name) and export_problem(p) is None]
+    found = [p for p in root.iterdir() if p.is_dir() and _STEP_RE.match(p.name) and export_problem(p) is None
+             and _settled(p, settle_s)]
     return sorted(found, key=lambda p: int(_STEP_RE.match(p.name).group(1)))
 
 
@@ -61,12 +71,13 @@ def _link_step(run_dir: Path, export: Path) -> Path:
     return final
 
 
-def sync_checkpoints(run_dir: Path) -> List[Path]:
+def sync_checkpoints(run_dir: Path, settle_s: float = 0.0) -> List[Path]:
     """Publish new exports as checkpoints/step_N, drop links to removed exports, update `latest`.
-    Returns the published step directories, oldest first."""
+    Returns the published step directories, oldest first. `settle_s` > 0 while cosmos-rl still runs."""
     run_dir = Path(run_dir).resolve()
-    exports = list_exports(run_dir)
-    wanted = {e.name for e in exports}
+    exports = list_exports(run_dir, settle_s)
+    # An export still being written is not removed from our links, only not (re)published yet.
+    wanted = {e.name for e in exports} | {p.name for p in exports_dir(run_dir).glob("step_*") if p.is_dir()}
     root = ckpt.checkpoints_dir(run_dir)
     if root.is_dir():
         for p in root.iterdir():

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig
 
@@ -82,8 +82,10 @@ def preflight(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> List[Tup
     return problems
 
 
-def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None) -> int:
+def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None,
+                 every: Optional[Callable[[], object]] = None, every_s: float = 30.0) -> int:
     """Run cosmos-rl to the end, forwarding stop signals (it checkpoints on SIGUSR1); its exit status.
+    `every` is called every `every_s` seconds while it runs (to publish checkpoints as they appear).
 
     It gets its own session so that a signal meant for the run reaches it once, through us."""
     received: List[int] = []
@@ -97,7 +99,12 @@ def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] =
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
         proc = subprocess.Popen(argv, cwd=str(run_dir), env=env, start_new_session=True)
-        code = proc.wait()
+        while True:
+            try:
+                code = proc.wait(timeout=every_s if every else None)
+                break
+            except subprocess.TimeoutExpired:
+                every()
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()

@@ -120,7 +120,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
     argv = launch_argv(cfg, run_dir)
     try:
-        code = run_launcher(argv, run_dir)
+        # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).
+        # While it runs, an export is published once its files went unchanged for two polls.
+        poll_s = float(cfg.backend.checkpoint_poll_s)
+        code = run_launcher(argv, run_dir, every=lambda: sync_checkpoints(run_dir, settle_s=2 * poll_s), every_s=poll_s)
     finally:
         published = sync_checkpoints(run_dir)  # an interrupted or failed run still shows what it exported
     result: Dict[str, Any] = {
