@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -91,7 +93,39 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
     report = json.loads((run_dir / "cosmos_rl" / "data_report.json").read_text())
     assert (report["used"], report["skipped"]) == (3, 1)
     assert "orphan.label.json" in report["skipped_items"][0]["file"]
-    assert "3 of 4 items used" in proc.stderr
+    assert "built synthetic_av/train: 3 of 4 items used" in proc.stderr
+
+    # Another role of the same launch reads what the first one built (no second scan of the clips).
+    Path(seen["items"][0][1]["content"][0]["video"]).unlink()
+    again = subprocess.run([sys.executable, str(ENTRY_SCRIPT), "--config", "c.toml", "--cosmos-exp-run-dir",
+                            str(run_dir)], env=dict(env, COSMOS_ROLE="Policy"), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "built" not in again.stderr and "3 conversations" in again.stderr
+    assert json.loads(out.read_text())["items"] == seen["items"]
+
+
+@pytest.mark.slow
+def test_concurrent_roles_build_the_dataset_once(tmp_path):
+    data = tmp_path / "data"
+    make_synthetic(data, num_train=2, num_eval=1)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = typed(compose(config_name="config", overrides=[
+            "stage=sft", "backend=cosmos_rl", f"dataset.root={data}", "dataset.vision.nframes=8"]))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "resolved.yaml").write_text(resolved_yaml(cfg))
+    fake = _fake_cosmos_rl(tmp_path / "fake")
+    procs = [subprocess.Popen([sys.executable, str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run_dir)],
+                              env=dict(os.environ, PYTHONPATH=str(fake), FAKE_OUT=str(tmp_path / f"o{i}.json"),
+                                       COSMOS_ROLE=role), stderr=subprocess.PIPE, text=True)
+             for i, role in enumerate(("Controller", "Policy", "Policy"))]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errs
+    assert sum("built" in e for e in errs) == 1
+    items = [json.loads((tmp_path / f"o{i}.json").read_text())["items"] for i in range(3)]
+    assert items[0] == items[1] == items[2] and len(items[0]) == 2
 
 
 def test_entry_fails_clearly_without_the_run_config(tmp_path):

@@ -26,7 +26,8 @@ FAKE_COSMOS_RL = '''#!{python}
 import json, os, signal, sys, time, tomllib
 from pathlib import Path
 argv = sys.argv[1:]
-Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd()}}))
+Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd(),
+    "stale_cache": [p.name for p in Path("cosmos_rl").glob("conversations_*.json")]}}))
 config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
 out = Path(config["train"]["output_dir"])
 got = []
@@ -152,6 +153,19 @@ def test_launch_argv_toml_and_checkpoints(setup):
     result = json.loads((run / "train_result.json").read_text())
     assert result["latest"] == "step_4" and result["exit_status"] == 0
     assert json.loads((run / "run.json").read_text())["status"] == "succeeded"
+
+
+def test_relaunch_in_the_same_run_dir_drops_the_dataset_cache(setup):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    run = setup["root"] / "fixed_run"
+    (run / "cosmos_rl").mkdir(parents=True)
+    (run / "cosmos_rl" / "conversations_train.json").write_text('{"conversations": []}')  # from a first launch
+    proc = run_cli(args(setup, f"hydra.run.dir={run}"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(argv_out.read_text())["stale_cache"] == []
+    assert tomllib.loads((run / "cosmos_rl.toml").read_text())["train"]["resume"] is True
 
 
 def test_launcher_failure_propagates(setup):

@@ -10,7 +10,6 @@ of cosmos_exp (config, data listing, prompts; no torch, no transformers) and cos
 
 import argparse
 import copy
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Callable, List, Optional, Sequence
 _HERE = Path(__file__).resolve().parent
 RUN_DIR_FLAG = "--cosmos-exp-run-dir"
 REPORT_NAME = "data_report.json"
+CACHE_PREFIX = "conversations_"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -46,8 +46,48 @@ def load_run_config(run_dir: Path) -> Any:
     return OmegaConf.load(path)
 
 
+def cache_path(run_dir: Path, split: str) -> Path:
+    return Path(run_dir) / "cosmos_rl" / f"{CACHE_PREFIX}{split}.json"
+
+
+def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]:
+    """The split's conversations, built once per launch and shared by every role and rank.
+
+    cosmos-rl builds the dataset in the controller and in each policy rank; building means listing,
+    parsing labels and opening every clip, so the first process builds under a file lock and writes the
+    result (and the data report) into the run directory, the others read it. The stage removes the cache
+    before each launch, so a relaunch sees the data as it is then."""
+    import fcntl
+    import json
+
+    from cosmos_exp.repro.atomic import write_json_atomic
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    split = split or cfg.dataset.train_split
+    cache = cache_path(run_dir, split)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f".{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if cache.is_file():
+            items = json.loads(cache.read_text(encoding="utf-8"))["conversations"]
+            print(f"cosmos-exp entry: {len(items)} conversations of {cfg.dataset.name}/{split} from {cache}",
+                  file=sys.stderr)
+            return items
+        from cosmos_exp.data.datasets import build_dataset
+
+        samples, report = build_dataset(cfg.dataset, split)
+        write_json_atomic(run_dir / "cosmos_rl" / REPORT_NAME, report.to_dict())
+        print(f"cosmos-exp entry: built {report.summary()}", file=sys.stderr)
+        if not samples:
+            raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see {run_dir / 'cosmos_rl' / REPORT_NAME}")
+        items = [s.conversation for s in samples]
+        write_json_atomic(cache, {"dataset": str(cfg.dataset.name), "split": split, "conversations": items})
+        return items
+
+
 class ConversationDataset:
-    """Map-style dataset of conversations; built on first use or in setup(config), as cosmos-rl calls it."""
+    """Map-style dataset of conversations; loaded on first use or in setup(config), as cosmos-rl calls it."""
 
     def __init__(self, run_dir: Path, split: Optional[str] = None) -> None:
         self.run_dir = Path(run_dir)
@@ -59,20 +99,7 @@ class ConversationDataset:
 
     def _load(self) -> List[list]:
         if self._items is None:
-            from cosmos_exp.data.datasets import build_dataset
-
-            cfg = load_run_config(self.run_dir)
-            split = self.split or cfg.dataset.train_split
-            samples, report = build_dataset(cfg.dataset, split)
-            if os.environ.get("COSMOS_ROLE") in (None, "Controller"):  # one report per launch
-                from cosmos_exp.repro.atomic import write_json_atomic
-
-                write_json_atomic(self.run_dir / "cosmos_rl" / REPORT_NAME, report.to_dict())
-            print(f"cosmos-exp entry: {report.summary()}", file=sys.stderr)
-            if not samples:
-                raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see "
-                                 f"{self.run_dir / 'cosmos_rl' / REPORT_NAME}")
-            self._items = [s.conversation for s in samples]
+            self._items = load_conversations(self.run_dir, self.split)
         return self._items
 
     def __len__(self) -> int:

@@ -15,6 +15,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
+from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX
 from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, run_launcher
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
@@ -76,7 +77,9 @@ def plan(cfg: DictConfig) -> Plan:
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/checkpoints/step_N/policy/ (cosmos-rl training state)",
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
                   "checkpoints/step_N/ (links to the exports) and checkpoints/latest",
-                  f"{render.OUTPUT_ROOT}/data_report.json", "train_result.json"]
+                  f"{render.OUTPUT_ROOT}/data_report.json",
+                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}{cfg.dataset.train_split}.json (the conversations, built once "
+                  "per launch by the first role, read by the others)", "train_result.json"]
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
@@ -118,6 +121,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     if not (run_dir / "resolved.yaml").is_file():
         raise LaunchError(f"{run_dir}/resolved.yaml is missing: the entry script reads the config from it")
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
+    for stale in (run_dir / render.OUTPUT_ROOT).glob(f"{CACHE_PREFIX}*.json"):
+        stale.unlink()  # the entry's dataset cache of an earlier launch: this launch sees the data as it is now
     argv = launch_argv(cfg, run_dir)
     try:
         # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).
