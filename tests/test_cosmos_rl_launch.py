@@ -254,3 +254,12 @@ def test_the_stage_is_registered_for_the_cli():
 
     assert _module_exists(STAGE_MODULES["sft"]["cosmos_rl"])
     assert (REPO_ROOT / "conf" / "backend" / "cosmos_rl.yaml").is_file()
+
+
+def test_plan_side_imports_no_heavy_library():
+    code = ("import sys; import cosmos_exp.train.cosmos_rl.sft_stage, cosmos_exp.train.cosmos_rl.checkpoints; "
+            "from cosmos_exp.train.cosmos_rl import pydantic_check; pydantic_check.load_config_class(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'deepspeed', 'cosmos_rl') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
