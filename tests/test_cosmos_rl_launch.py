@@ -263,3 +263,24 @@ def test_plan_side_imports_no_heavy_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_published_export_is_a_checkpoint_the_caption_stage_accepts(prepared, tmp_path):
+    """An HF export laid out as cosmos-rl writes it, published through links, passes the caption stage's
+    checkpoint check and loads with the same weights."""
+    import shutil
+
+    import torch
+
+    from cosmos_exp.infer.checkpoint import inspect_checkpoint
+    from cosmos_exp.models.loading import load_model
+
+    run = tmp_path / "run"
+    export = output_dir(run.absolute()) / "safetensors" / "step_5"
+    shutil.copytree(prepared["tiny_qwen2_5_vl"], export)
+    (published,) = sync_checkpoints(run)
+    info = inspect_checkpoint(str(published))
+    assert info.model_type == "qwen2_5_vl" and info.num_weight_files >= 1
+    ours, theirs = load_model(published), load_model(export)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

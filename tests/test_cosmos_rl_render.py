@@ -73,7 +73,9 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
     cfg = make_cfg(["experiment=demo", "train.warmup_ratio=null", "train.warmup_steps=7", "train.keep_last=2",
                     "train.lr_schedule=constant", "train.freeze=[model.visual.*]", "model.dtype=bf16", "train.max_steps=123",
                     "train.gradient_checkpointing=true", "parallelism.nproc_per_node=4", "parallelism.tp_size=2"])
-    doc = tomllib.loads(toml_io.dumps(render.render(cfg, RUN_DIR)))
+    rendered = render.render(cfg, RUN_DIR)
+    doc = tomllib.loads(toml_io.dumps(rendered))
+    assert doc == rendered
     schema.check_document(doc)
     train = doc["train"]
     assert isinstance(train["optm_warmup_steps"], int) and train["optm_warmup_steps"] == 7
@@ -178,6 +180,15 @@ def test_cosmos_rl_pydantic_rejects_a_broken_document(extra, key):
     doc = render.merge(render.render(make_cfg(["experiment=demo"]), RUN_DIR), extra)
     found = pydantic_check.validate(doc)
     assert found is not None and found[0] == key, found
+
+
+@pytest.mark.parametrize("override,key", [("backend.pydantic_check=sometimes", "backend.pydantic_check"),
+                                          ("backend.redis_port=70000", "backend.redis_port"),
+                                          ("backend.checkpoint_poll_s=0", "backend.checkpoint_poll_s")])
+def test_bad_backend_settings_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        validated_document(make_cfg(["experiment=demo", override]), RUN_DIR)
+    assert err.value.key == key
 
 
 def test_pydantic_check_modes(monkeypatch):

@@ -19,17 +19,27 @@ from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX
 from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, run_launcher
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
+PYDANTIC_MODES = ("auto", "always", "never")
+
+
+def _check_backend(cfg: DictConfig) -> None:
+    b = cfg.backend
+    if b.pydantic_check not in PYDANTIC_MODES:
+        raise ConfigError("backend.pydantic_check", f"{b.pydantic_check!r} is not one of {', '.join(PYDANTIC_MODES)}")
+    if not 0 < b.redis_port < 65536:
+        raise ConfigError("backend.redis_port", f"{b.redis_port} is not a TCP port")
+    if b.checkpoint_poll_s <= 0:
+        raise ConfigError("backend.checkpoint_poll_s", f"must be > 0 seconds, got {b.checkpoint_poll_s}")
 
 
 def validated_document(cfg: DictConfig, run_dir: Path) -> Tuple[Dict[str, Any], str]:
     """The rendered TOML document after both checks, and what the pydantic check said."""
+    _check_backend(cfg)
     doc = render.render(cfg, run_dir)
     schema.check_document(doc)
     # What cosmos-rl reads is the TOML text: validate the round-tripped document, not our dict.
     parsed = toml_io.round_trip(doc)
     mode = str(cfg.backend.pydantic_check)
-    if mode not in ("auto", "always", "never"):
-        raise ConfigError("backend.pydantic_check", f"{mode!r} is not one of auto, always, never")
     if mode == "never":
         return parsed, "cosmos-rl pydantic validation: off (backend.pydantic_check=never)"
     if pydantic_check.load_config_class() is None:
