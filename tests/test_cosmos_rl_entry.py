@@ -27,13 +27,18 @@ register_configs()
 # A stand-in for the two cosmos_rl modules the entry touches: it records what cosmos-rl would receive.
 FAKE_WORKER_ENTRY = '''
 import json, os, sys
-def main(dataset=None, args=None, **kwargs):
+def main(dataset=None, args=None, val_dataset=None, **kwargs):
     ds = dataset({"custom": {}})          # cosmos-rl calls the factory with its config ...
     ds.setup({"custom": {}})              # ... then setup(config)
     items = [ds[i] for i in range(len(ds))]
+    val = None
+    if val_dataset is not None:
+        vd = val_dataset({"custom": {}})
+        vd.setup({"custom": {}})
+        val = [vd[i] for i in range(len(vd))]
     heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision") if m in sys.modules)
     with open(os.environ["FAKE_OUT"], "w") as f:
-        json.dump({"items": items, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
+        json.dump({"items": items, "val": val, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
                    "kwargs": sorted(kwargs), "role": os.environ.get("COSMOS_ROLE")}, f)
 '''
 FAKE_PACKER_BASE = '''
@@ -58,13 +63,14 @@ def _fake_cosmos_rl(root: Path) -> Path:
 
 def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
     data = tmp_path / "data"
-    make_synthetic(data, num_train=3, num_eval=1)
+    make_synthetic(data, num_train=3, num_eval=3)
     (data / "train" / "metas" / "orphan.label.json").write_text("{}")  # a label without its video: skipped
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = typed(compose(config_name="config", overrides=[
             "stage=sft", "backend=cosmos_rl", f"dataset.root={data}", "dataset.vision.nframes=8",
-            f"paths.root={tmp_path}/outputs"]))
+            f"paths.root={tmp_path}/outputs", "train.eval_every=5", "train.eval_batches=1",
+            "train.micro_batch_size=2", "train.global_batch_size=2"]))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "resolved.yaml").write_text(resolved_yaml(cfg))
@@ -84,13 +90,16 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
     samples, _ = load_split(cfg, cfg.dataset.train_split)  # what the DeepSpeed loop trains on
     assert seen["items"] == [s.conversation for s in samples]
     assert len(seen["items"]) == 3
+    # train.eval_every: the eval split as cosmos-rl's val_dataset, eval_batches x micro batch x world items.
+    held_out, _ = load_split(cfg, cfg.dataset.eval_split)
+    assert seen["val"] == [s.conversation for s in held_out][:2] and len(seen["val"]) == 2
     first = seen["items"][0]
     assert [m["role"] for m in first] == ["system", "user", "assistant"]
     video = first[1]["content"][0]
     assert video["type"] == "video" and video["nframes"] == 8 and "fps" not in video
     assert os.path.isabs(video["video"]) and Path(video["video"]).is_file()
 
-    report = json.loads((run_dir / "cosmos_rl" / "data_report.json").read_text())
+    report = json.loads((run_dir / "cosmos_rl" / "data_report_train.json").read_text())
     assert (report["used"], report["skipped"]) == (3, 1)
     assert "orphan.label.json" in report["skipped_items"][0]["file"]
     assert "built synthetic_av/train: 3 of 4 items used" in proc.stderr

@@ -60,7 +60,7 @@ def test_recipe_toml_round_trips_with_the_recipe_values(recipe_cfg, tmp_path):
     assert (train["optm_grad_norm_clip"], train["optm_weight_decay"], train["seed"]) == (1.0, 0.01, 42)
     assert train["ckpt"] == {"enable_checkpoint": True, "save_freq": 20, "max_keep": -1, "export_safetensors": True}
     assert parsed["logging"]["logger"] == ["console", "wandb"]
-    assert train["train_policy"]["type"] == "sft"
+    assert train["train_policy"]["type"] == "sft" and parsed["validation"] == {"enable": False}
     # Deterministic paths: cosmos-rl will not append a wall-clock timestamp.
     assert train["output_dir"] == str(RUN_DIR / "cosmos_rl" / "sft") and train["timestamp"] == "sft"
     ours = parsed["custom"]["cosmos_exp"]
@@ -82,6 +82,8 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
     assert train["optm_decay_type"] == "none" and train["max_num_steps"] == 123 and train["ckpt"]["max_keep"] == 2
     assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (4, 2, 3e-3)
     assert train["param_dtype"] == "bfloat16" and doc["policy"]["model_gradient_checkpointing"] is True
+    assert doc["validation"] == {"enable": True, "freq": cfg.train.eval_every, "batch_size": 2,
+                                 "val_before_train": False}
     # dp_shard_size=-1 becomes explicit: cosmos-rl's launcher would count -1 as 1 GPU.
     assert (doc["policy"]["parallelism"]["tp_size"], doc["policy"]["parallelism"]["dp_shard_size"]) == (2, 2)
     # fnmatch patterns become anchored regexes (cosmos-rl uses re.search).
@@ -168,6 +170,9 @@ def test_cosmos_rl_pydantic_accepts_ours_and_leaves_no_trace(recipe_cfg):
     assert not [m for m in sys.modules if m == "cosmos_rl" or m.startswith("cosmos_rl.")]
     parsed, note = validated_document(recipe_cfg, RUN_DIR)
     assert note.endswith("passed") and parsed["train"]["epoch"] == 3
+    demo = make_cfg(["experiment=demo", "train.freeze=[model.visual.*]", "train.warmup_ratio=null",
+                     "train.warmup_steps=3", "model.dtype=bf16"])  # validation on, freeze, warm-up steps, dtype
+    assert pydantic_check.validate(toml_io.round_trip(render.render(demo, RUN_DIR))) is None
 
 
 @needs_cosmos_rl

@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 _HERE = Path(__file__).resolve().parent
 RUN_DIR_FLAG = "--cosmos-exp-run-dir"
-REPORT_NAME = "data_report.json"
+REPORT_PREFIX = "data_report_"
 CACHE_PREFIX = "conversations_"
 
 
@@ -50,6 +50,10 @@ def cache_path(run_dir: Path, split: str) -> Path:
     return Path(run_dir) / "cosmos_rl" / f"{CACHE_PREFIX}{split}.json"
 
 
+def report_path(run_dir: Path, split: str) -> Path:
+    return Path(run_dir) / "cosmos_rl" / f"{REPORT_PREFIX}{split}.json"
+
+
 def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]:
     """The split's conversations, built once per launch and shared by every role and rank.
 
@@ -77,10 +81,10 @@ def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]
         from cosmos_exp.data.datasets import build_dataset
 
         samples, report = build_dataset(cfg.dataset, split)
-        write_json_atomic(run_dir / "cosmos_rl" / REPORT_NAME, report.to_dict())
+        write_json_atomic(report_path(run_dir, split), report.to_dict())
         print(f"cosmos-exp entry: built {report.summary()}", file=sys.stderr)
         if not samples:
-            raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see {run_dir / 'cosmos_rl' / REPORT_NAME}")
+            raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see {report_path(run_dir, split)}")
         items = [s.conversation for s in samples]
         write_json_atomic(cache, {"dataset": str(cfg.dataset.name), "split": split, "conversations": items})
         return items
@@ -89,9 +93,10 @@ def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]
 class ConversationDataset:
     """Map-style dataset of conversations; loaded on first use or in setup(config), as cosmos-rl calls it."""
 
-    def __init__(self, run_dir: Path, split: Optional[str] = None) -> None:
+    def __init__(self, run_dir: Path, split: Optional[str] = None, limit: Optional[int] = None) -> None:
         self.run_dir = Path(run_dir)
         self.split = split
+        self.limit = limit
         self._items: Optional[List[list]] = None
 
     def setup(self, config: Any) -> None:  # noqa: ARG002 - cosmos-rl's setup(self, config) signature
@@ -99,7 +104,7 @@ class ConversationDataset:
 
     def _load(self) -> List[list]:
         if self._items is None:
-            self._items = load_conversations(self.run_dir, self.split)
+            self._items = load_conversations(self.run_dir, self.split)[:self.limit]
         return self._items
 
     def __len__(self) -> int:
@@ -110,13 +115,25 @@ class ConversationDataset:
         return copy.deepcopy(self._load()[index])
 
 
-def dataset_factory(run_dir: Path, split: Optional[str] = None) -> Callable[[Any], ConversationDataset]:
+def dataset_factory(run_dir: Path, split: Optional[str] = None,
+                    limit: Optional[int] = None) -> Callable[[Any], ConversationDataset]:
     """What cosmos-rl wants: f(config) -> dataset (it then calls dataset.setup(config))."""
 
     def make(config: Any) -> ConversationDataset:  # noqa: ARG001 - settings come from our run directory
-        return ConversationDataset(run_dir, split)
+        return ConversationDataset(run_dir, split, limit)
 
     return make
+
+
+def validation_factory(run_dir: Path) -> Optional[Callable[[Any], ConversationDataset]]:
+    """The held-out split when train.eval_every is set, as many items as the DeepSpeed loop evaluates
+    (eval_batches micro-batches on every rank); None otherwise."""
+    cfg = load_run_config(run_dir)
+    t = cfg.train
+    if not t.eval_every:
+        return None
+    world = int(cfg.parallelism.nnodes) * int(cfg.parallelism.nproc_per_node)
+    return dataset_factory(run_dir, str(cfg.dataset.eval_split), int(t.eval_batches) * int(t.micro_batch_size) * world)
 
 
 def _fix_sys_path() -> None:
@@ -133,7 +150,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from cosmos_rl.launcher.worker_entry import main as worker_main
 
     args = parse_args(argv, worker_entry_parser())
-    worker_main(dataset=dataset_factory(Path(args.cosmos_exp_run_dir), args.cosmos_exp_split), args=args)
+    run_dir = Path(args.cosmos_exp_run_dir)
+    worker_main(dataset=dataset_factory(run_dir, args.cosmos_exp_split), val_dataset=validation_factory(run_dir),
+                args=args)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def _unsupported(cfg: DictConfig) -> None:
                           "multi-node needs cosmos-rl --num-workers/--worker-idx/--node-ip-list; not wired yet")
 
 
+def _validation(cfg: DictConfig) -> Dict[str, Any]:
+    """Held-out loss every train.eval_every steps (the entry passes the eval split as cosmos-rl's val_dataset)."""
+    t = cfg.train
+    if not t.eval_every:
+        return {"enable": False}
+    return {"enable": True, "freq": int(t.eval_every), "batch_size": int(t.micro_batch_size), "val_before_train": False}
+
+
 def _custom(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     """Our settings, for the entry script and for a reader of the TOML (cosmos-rl ignores [custom])."""
     d = cfg.dataset
@@ -153,7 +161,7 @@ def render(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         "policy": policy,
         "logging": {"logger": _loggers(cfg), "project_name": str(t.wandb_project),
                     "experiment_name": str(cfg.name), "log_interval": int(t.log_every)},
-        "validation": {"enable": False},
+        "validation": _validation(cfg),
         "custom": _custom(cfg, run_dir),
     }
     overrides = OmegaConf.to_container(cfg.backend.toml_overrides, resolve=True) if cfg.backend.toml_overrides else {}

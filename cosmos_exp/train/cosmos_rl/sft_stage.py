@@ -15,7 +15,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
-from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX
+from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
 from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, run_launcher
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
@@ -87,9 +87,9 @@ def plan(cfg: DictConfig) -> Plan:
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/checkpoints/step_N/policy/ (cosmos-rl training state)",
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
                   "checkpoints/step_N/ (links to the exports) and checkpoints/latest",
-                  f"{render.OUTPUT_ROOT}/data_report.json",
-                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}{cfg.dataset.train_split}.json (the conversations, built once "
-                  "per launch by the first role, read by the others)", "train_result.json"]
+                  f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
+                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
+                  "the first role, read by the others)", "train_result.json"]
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
@@ -99,7 +99,8 @@ def plan(cfg: DictConfig) -> Plan:
                    f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
     if cfg.train.eval_every:
-        p.notes.append("train.eval_every is not used by backend=cosmos_rl (evaluate checkpoints with stage=caption)")
+        p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
+                       "(cosmos-rl logs it as val/avg_loss)")
     problems = preflight(cfg)
     if problems and not cfg.dry_run:
         key, message, hint = problems[0]
