@@ -149,3 +149,38 @@ def test_expansion_keeps_odd_paths_intact(prepared, tmp_path):
     parser = OverridesParser.create()
     paths = {parser.parse_override([a for a in job if a.startswith("model.path=")][0]).value() for job in jobs}
     assert paths == {str((run / "checkpoints" / s).resolve()) for s in ("step_5", "step_40")}
+
+
+def test_include_base_adds_the_training_start_as_step_0(prepared, tmp_path):
+    run = make_train_run(prepared["tiny_qwen2_5_vl"], tmp_path, steps=(3,))
+    base = prepared["tiny_qwen2_5_vl"]
+    # resolved.yaml keeps model.path as given (relative to the run's cwd, which run.json records).
+    (run / "resolved.yaml").write_text(f"model:\n  path: {base.name}\n")
+    (run / "run.json").write_text(json.dumps({"cwd": str(base.parent)}))
+    overrides, expanded = expand_checkpoints([f"sweep.checkpoints={run}", "sweep.include_base=true"])
+    assert expanded["model.path"] == [str(base.resolve()), str((run / "checkpoints" / "step_3").resolve())]
+    from cosmos_exp.sweep.checkpoints import checkpoint_lineage
+
+    lineage = checkpoint_lineage(str(base), str(run))
+    assert lineage["step"] == 0 and lineage["train_run"] == str(run.resolve()) and lineage["role"]
+    assert checkpoint_lineage(str(base))["step"] is None  # without the sweep's training run: no step
+    (run / "resolved.yaml").write_text("model:\n  path: nowhere\n")
+    with pytest.raises(Exception, match="sweep.include_base"):
+        expand_checkpoints([f"sweep.checkpoints={run}", "sweep.include_base=true"])
+
+
+@pytest.mark.slow
+def test_checkpoint_sweep_through_the_submitit_local_launcher(prepared, tmp_path):
+    """The same path as SLURM (submitit pickles the job, each point its own process), without a cluster."""
+    run = make_train_run(prepared["tiny_qwen2_5_vl"], tmp_path, steps=(1, 2))
+    sweep_dir = tmp_path / "sweep"
+    proc = run_cli(["-m", "hydra/launcher=local", "hydra.launcher.timeout_min=5", "stage=evaluate",
+                    f"sweep.checkpoints={run}", f"paths.root={prepared['outputs']}", f"hydra.sweep.dir={sweep_dir}",
+                    *SMALL], cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    children = run_dirs(sweep_dir)
+    assert [json.loads((c / "evaluate.json").read_text())["step"] for c in children] == [1, 2]
+    pids = {json.loads((c / "run.json").read_text())["pid"] for c in children}
+    assert len(pids) == 2  # one process per sweep point
+    for c in children:
+        assert json.loads((c / "captions" / "index.json").read_text())["counts"]["done"] == 2

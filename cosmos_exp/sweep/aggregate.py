@@ -28,9 +28,12 @@ class Child:
     overrides: Dict[str, str] = field(default_factory=dict)
     metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     problem: Optional[str] = None
+    role: Optional[str] = None
 
     @property
     def label(self) -> str:
+        if self.role:
+            return f"base model (step {self.step})"
         return f"step_{self.step}" if self.step is not None else f"job {self.job}"
 
 
@@ -79,6 +82,7 @@ def load_child(path: Path) -> Child:
     child.checkpoint = record.get("checkpoint") or summary.get("checkpoint")
     child.step = record.get("step")
     child.train_run = record.get("train_run")
+    child.role = record.get("role")
     if child.step is None and child.checkpoint:
         try:
             child.step = ckpt.step_of(child.checkpoint)

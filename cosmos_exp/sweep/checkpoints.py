@@ -29,16 +29,44 @@ def complete_checkpoints(train_run: Union[str, Path], key: str = "sweep.checkpoi
     return [p.resolve() for p in found]
 
 
-def checkpoint_lineage(path: Optional[str]) -> Dict[str, Any]:
-    """checkpoint -> training step -> training run, when the path is a checkpoints/step_N of a run."""
+def base_model(train_run: Union[str, Path], key: str = "sweep.include_base") -> Path:
+    """The model a training run started from: model.path of its resolved.yaml (relative to the run's cwd)."""
+    run = Path(train_run)
+    try:
+        path = OmegaConf.select(OmegaConf.load(run / "resolved.yaml"), "model.path")
+    except (OSError, ValueError) as err:
+        raise ConfigError(key, f"cannot read the base model of {run} from its resolved.yaml: {err}") from None
+    if not path:
+        raise ConfigError(key, f"{run}/resolved.yaml names no model.path")
+    base = Path(str(path)).expanduser()
+    if not base.is_absolute():
+        try:
+            cwd = json.loads((run / "run.json").read_text(encoding="utf-8")).get("cwd") or "."
+        except (OSError, ValueError):
+            cwd = "."
+        base = Path(cwd) / base
+    if not base.is_dir():
+        raise ConfigError(key, f"the base model {base} of training run {run} does not exist")
+    return base.resolve()
+
+
+def checkpoint_lineage(path: Optional[str], train_run: Optional[str] = None) -> Dict[str, Any]:
+    """checkpoint -> training step -> training run, when the path is a checkpoints/step_N of a run, or the base
+    model of `train_run` (step 0) when a checkpoint sweep included it."""
     out: Dict[str, Any] = {"checkpoint": str(Path(path).resolve()) if path else None, "step": None, "train_run": None}
     if not path:
         return out
     p = Path(path).resolve()
     try:
         out["step"] = ckpt.step_of(p)
-    except ValueError:
-        return out  # a base model or any HF directory: no training step
+    except ValueError:  # a base model or any HF directory
+        if train_run:
+            try:
+                if base_model(train_run) == p:
+                    out.update(step=0, train_run=str(Path(train_run).resolve()), role="base model of the training run")
+            except ConfigError:
+                pass
+        return out
     if p.parent.name == "checkpoints":
         out["train_run"] = str(p.parent.parent)
     if ckpt.is_complete(p):

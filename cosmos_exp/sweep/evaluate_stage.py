@@ -68,7 +68,7 @@ def plan(cfg: DictConfig) -> Plan:
 
     _check_judge_inputs(cfg)
     cap = caption_stage.plan(cfg)
-    lineage = checkpoint_lineage(cfg.model.path)
+    lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
     p = Plan(stage="evaluate", inputs=list(cap.inputs), commands=list(cap.commands))
     if lineage["step"] is not None:
         p.add_input(f"training run (checkpoint step {lineage['step']})", str(lineage["train_run"]))
@@ -110,7 +110,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
 
     run_dir = Path(run_dir)
     fingerprint = settings_fingerprint(cfg)
-    lineage = checkpoint_lineage(cfg.model.path)
+    lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
     if cfg.sweep.skip_done and already_done(run_dir, fingerprint):
         summary = json.loads((run_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
         log.info("evaluate: %s already holds summary.json with the same settings; skipped", run_dir)

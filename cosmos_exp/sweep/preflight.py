@@ -41,7 +41,7 @@ def _value(args: List[str], key: str) -> Optional[str]:
 
 def expand_checkpoints(overrides: List[str]) -> Tuple[List[str], Optional[Dict[str, Any]]]:
     """Replace sweep.checkpoints=<run> by a model.path sweep over its complete checkpoints (kept for the record)."""
-    from cosmos_exp.sweep.checkpoints import complete_checkpoints
+    from cosmos_exp.sweep.checkpoints import base_model, complete_checkpoints
 
     train_run = _value(overrides, CHECKPOINTS_KEY)
     if train_run in (None, "", "null"):
@@ -50,6 +50,8 @@ def expand_checkpoints(overrides: List[str]) -> Tuple[List[str], Optional[Dict[s
         raise ConfigError(CHECKPOINTS_KEY, "sweep.checkpoints and model.path are both given",
                           "the checkpoints of the training run become the model.path sweep; drop model.path")
     found = complete_checkpoints(train_run)
+    if str(_value(overrides, "sweep.include_base")).lower() in ("true", "1", "yes", "on"):
+        found = [base_model(train_run)] + found  # step 0: where training started
     # The absolute run path keeps the record and the jobs independent of where they start.
     rest = [a for a in overrides if _key(a) != CHECKPOINTS_KEY]
     expanded = rest + [f"{CHECKPOINTS_KEY}={_quote(str(Path(train_run).resolve()))}",
@@ -139,6 +141,7 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
     except Exception as err:  # e.g. a misspelled hydra.launcher key
         print(f"cosmos-exp: the sweep's Hydra settings are invalid; no job was launched", file=sys.stderr)
         _fail(err)
+    custom_subdir = _value(overrides, "hydra.sweep.subdir")
     records = []
     for num, job in enumerate(jobs):
         try:
@@ -147,7 +150,8 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
             print(f"cosmos-exp: sweep job {num} of {len(jobs)} ({' '.join(_task_only(job))}) is invalid; "
                   "no job was launched", file=sys.stderr)
             _fail(err)
-        subdir = sweep_dir / str(num) if sweep_dir is not None else None
+        # Hydra's <sweep dir>/<job num> (conf/config.yaml); a custom hydra.sweep.subdir is not predicted here.
+        subdir = sweep_dir / str(num) if sweep_dir is not None and custom_subdir is None else None
         state = _skip_state(cfg, subdir) if subdir is not None else "to run"
         records.append({"num": num, "overrides": _task_only(job), "dir": str(subdir) if subdir else None,
                         "state": state})
@@ -170,5 +174,6 @@ def _task_only(job: List[str]) -> List[str]:
 
 
 def _fail(err: Exception) -> None:
-    print(f"cosmos-exp: {err}", file=sys.stderr)
+    known = isinstance(err, (ConfigError, NotImplementedStage))
+    print(f"cosmos-exp: {err}" if known else f"cosmos-exp: {type(err).__name__}: {err}", file=sys.stderr)
     raise SystemExit(3 if isinstance(err, NotImplementedStage) else 2)
