@@ -13,5 +13,5 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
 "${pip[@]}" -e ".${extras}" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-[ "${1:-}" != "--test" ] || "${pip[@]}" --no-deps "cosmos-rl==0.4.7"  # only its pydantic config module: the tests validate rendered TOMLs with it
+[ "${1:-}" != "--test" ] || "${pip[@]}" --no-deps "cosmos-rl==0.4.7" "toml==0.10.2"  # tests validate rendered TOMLs with its pydantic config module and its TOML reader
 .venv/bin/python -c "import cosmos_exp, torch, transformers, hydra; print('installed cosmos_exp', cosmos_exp.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"

@@ -123,6 +123,11 @@ def test_missing_tool_fails_before_anything_starts(setup, missing, words):
     assert run_dirs(setup["outputs"]) == []  # and no run directory was kept
 
 
+def test_a_run_name_cosmos_rl_cannot_carry_is_refused(setup):
+    proc = run_cli(args(setup, "dry_run=true", "name='my run'"), cwd=setup["root"])
+    assert proc.returncode == 2 and "config error at 'name'" in proc.stderr and "shell" in proc.stderr
+
+
 def test_too_few_gpus_is_reported(setup):
     bin_dir = make_bin(setup["root"])
     proc = run_cli(args(setup, "parallelism.nproc_per_node=2", "train.global_batch_size=4"), cwd=setup["root"],

@@ -92,6 +92,18 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
     assert not re.search(pattern, "lm_head.model.visual.x") and not re.search(pattern, "model.language.w")
 
 
+def test_cosmos_rl_reads_our_toml_the_same(recipe_cfg):
+    """cosmos-rl loads the file with the `toml` package (0.10.2), re-dumps it to a temporary copy and loads
+    that in every role: our text must survive both (regex freeze patterns with backslashes included)."""
+    toml = pytest.importorskip("toml")
+    cfg = make_cfg(["experiment=demo", "train.freeze=[model.visual.*,'*.bias']"])
+    for config in (recipe_cfg, cfg):
+        text = toml_io.dumps(render.render(config, RUN_DIR))
+        ours = tomllib.loads(text)
+        assert toml.loads(text) == ours
+        assert toml.loads(toml.dumps(toml.loads(text))) == ours
+
+
 def test_toml_writer_escapes_and_types():
     doc = {"a": {"s": 'quote " back \\ nl \n tab \t uni ‑ del \x7f', "f": 1e-7, "i": -1, "b": False,
                  "l": [1.5, 2.0], "none": None, "weird key": "x", "sub": {"x": []}}}

@@ -6,6 +6,7 @@ first and say what is missing and what to do.
 """
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,12 @@ def launch_argv(cfg: DictConfig, run_dir: Path) -> List[str]:
     run_dir = Path(run_dir)
     return [str(cfg.backend.executable), "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
             str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
+
+
+def shell_unsafe(argv: List[str]) -> List[str]:
+    """Arguments cosmos-rl cannot pass on: it joins the script and its arguments into shell command strings
+    without quoting, so a path with a space or a shell character would break or run something else."""
+    return [a for a in argv[1:] if shlex.quote(a) != a]
 
 
 def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:

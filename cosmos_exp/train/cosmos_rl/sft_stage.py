@@ -16,7 +16,8 @@ from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, run_launcher
+from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, LaunchError, launch_argv, preflight, run_launcher,
+                                               shell_unsafe)
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
 PYDANTIC_MODES = ("auto", "always", "never")
@@ -30,6 +31,20 @@ def _check_backend(cfg: DictConfig) -> None:
         raise ConfigError("backend.redis_port", f"{b.redis_port} is not a TCP port")
     if b.checkpoint_poll_s <= 0:
         raise ConfigError("backend.checkpoint_poll_s", f"must be > 0 seconds, got {b.checkpoint_poll_s}")
+
+
+def _check_shell_safe(cfg: DictConfig, run_dir: Path) -> None:
+    """cosmos-rl joins its script arguments into shell commands without quoting: the run directory (or, in
+    a dry run, the parts it is made of) and the entry script's path must need no quoting."""
+    parts = [("name", str(cfg.name)), ("paths.runs_dir", str(Path(str(cfg.paths.runs_dir)).absolute())),
+             ("backend.name", str(ENTRY_SCRIPT))]
+    if run_dir != PLACEHOLDER_RUN_DIR:
+        parts.append(("paths.runs_dir", str(run_dir)))
+    for key, value in parts:
+        if shell_unsafe(["", value]):
+            raise ConfigError(key, f"cosmos-rl passes its script arguments through a shell without quoting; "
+                              f"{value!r} has a space or shell character",
+                              "use letters, digits and . _ - / + @ % : = , in run names and paths")
 
 
 def validated_document(cfg: DictConfig, run_dir: Path) -> Tuple[Dict[str, Any], str]:
@@ -90,6 +105,7 @@ def plan(cfg: DictConfig) -> Plan:
                   f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
                   f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
                   "the first role, read by the others)", "train_result.json"]
+    _check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
