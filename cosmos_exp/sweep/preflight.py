@@ -10,9 +10,10 @@ and each job's overrides and sub-directory, plus which jobs a resumed sweep will
 """
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from cosmos_exp.config import ConfigError, NotImplementedStage
 from cosmos_exp.repro.atomic import write_json_atomic
@@ -74,11 +75,24 @@ def _is_hydra_override(arg: str) -> bool:
     return key == "hydra" or key.startswith("hydra.") or key.startswith("hydra/")
 
 
+@contextmanager
+def hydra_context(conf_dir: Path) -> Iterator[None]:
+    """Hydra's config search set up once for every job of a sweep (or re-used when already set up)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        yield
+        return
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="cosmos-exp"):
+        yield
+
+
 def compose_job(conf_dir: Path, overrides: List[str], with_hydra: bool = False) -> Any:
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
 
     task = [a for a in overrides if with_hydra or not _is_hydra_override(a)]
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="cosmos-exp"):
+    with hydra_context(conf_dir):
         return compose(config_name="config", overrides=task, return_hydra_config=with_hydra)
 
 
@@ -135,6 +149,13 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
     except Exception as err:  # an unparsable override: Hydra would refuse it too, with its own words
         print(f"cosmos-exp: cannot read the sweep overrides: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    with hydra_context(conf_dir):
+        return _validate_and_record(argv, flags, overrides, jobs, expanded, conf_dir, stage_module)
+
+
+def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str], jobs: List[List[str]],
+                         expanded: Optional[Dict[str, Any]], conf_dir: Path,
+                         stage_module: Callable[[Any], ModuleType]) -> List[str]:
     dry = any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in overrides)
     try:
         sweep_dir = None if dry or not jobs else _sweep_dir(conf_dir, jobs[0])
