@@ -5,6 +5,7 @@ records its argv and writes exports the way cosmos-rl lays them out (the real la
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,8 +83,12 @@ def setup(tmp_path: Path) -> Dict[str, Path]:
 
 
 def args(s: Dict[str, Path], *extra: str) -> List[str]:
+    """The CLI arguments of a demo run on the fixture's data; free ports unless the test sets them (a test
+    server of another suite may hold cosmos-rl's default ports)."""
+    ports = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")
+             if not any(e.startswith(f"backend.{k}=") for e in extra)]
     return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
-            f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *extra]
+            f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *ports, *extra]
 
 
 def run_dirs(outputs: Path) -> List[Path]:
@@ -94,8 +99,8 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(make_bin(setup["root"], ()))})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert f"cosmos-rl --config <run_dir>/cosmos_rl.toml --log-dir <run_dir>/cosmos_rl_logs {ENTRY_SCRIPT} " \
-           "--cosmos-exp-run-dir <run_dir>" in out
+    assert f"cosmos-rl --config <run_dir>/cosmos_rl.toml --log-dir <run_dir>/cosmos_rl_logs --port " in out
+    assert f"{ENTRY_SCRIPT} --cosmos-exp-run-dir <run_dir>" in out
     assert "strict cosmos-rl 0.4.7 key check passed" in out
     assert "cosmos-rl pydantic validation: " in out
     assert "redis-server is not on PATH" in out and "found 0 (nvidia-smi is not on PATH)" in out
@@ -128,6 +133,22 @@ def test_a_run_name_cosmos_rl_cannot_carry_is_refused(setup):
     assert proc.returncode == 2 and "config error at 'name'" in proc.stderr and "shell" in proc.stderr
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("key", ["backend.redis_port", "backend.controller_port"])
+def test_a_port_in_use_is_reported(setup, key):
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli(args(setup, f"{key}={port}"), cwd=setup["root"], env={"PATH": str(make_bin(setup["root"]))})
+    assert proc.returncode == 2 and f"config error at '{key}'" in proc.stderr and f"port {port}" in proc.stderr
+
+
 def test_too_few_gpus_is_reported(setup):
     bin_dir = make_bin(setup["root"])
     proc = run_cli(args(setup, "parallelism.nproc_per_node=2", "train.global_batch_size=4"), cwd=setup["root"],
@@ -138,14 +159,15 @@ def test_too_few_gpus_is_reported(setup):
 def test_launch_argv_toml_and_checkpoints(setup):
     bin_dir = make_bin(setup["root"])
     argv_out = setup["root"] / "argv.json"
-    proc = run_cli(args(setup), cwd=setup["root"],
+    port = free_port()
+    proc = run_cli(args(setup, f"backend.controller_port={port}"), cwd=setup["root"],
                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_dirs(setup["outputs"])
     run = run.absolute()
     seen = json.loads(argv_out.read_text())
     assert seen["argv"] == ["--config", str(run / "cosmos_rl.toml"), "--log-dir", str(run / "cosmos_rl_logs"),
-                            str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run)]
+                            "--port", str(port), str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run)]
     assert Path(seen["cwd"]).resolve() == run.resolve()
     toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
     assert toml["train"]["output_dir"] == str(run / "cosmos_rl" / "sft")

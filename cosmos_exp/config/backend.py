@@ -10,6 +10,8 @@ class BackendConfig:
     # cosmos_rl only: the launcher executable and the port of the redis-server it starts.
     executable: str = "cosmos-rl"
     redis_port: int = 12800
+    # cosmos_rl only: the port of its controller (`cosmos-rl --port`); both must be free on the node.
+    controller_port: int = 8000
     # cosmos_rl only: extra TOML keys merged onto the rendered file (e.g. {train: {compile: false}});
     # every key is checked against the cosmos-rl 0.4.7 schema like the rendered ones.
     toml_overrides: Dict[str, Any] = field(default_factory=dict)

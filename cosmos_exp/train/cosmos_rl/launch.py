@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,17 @@ class LaunchError(RuntimeError):
 def launch_argv(cfg: DictConfig, run_dir: Path) -> List[str]:
     run_dir = Path(run_dir)
     return [str(cfg.backend.executable), "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
-            str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
+            "--port", str(cfg.backend.controller_port), str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
+
+
+def port_free(port: int) -> bool:
+    """Whether a TCP port can be bound on this node now (redis and the controller listen on all interfaces)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def shell_unsafe(argv: List[str]) -> List[str]:
@@ -80,6 +91,11 @@ def preflight(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> List[Tup
                          "the launch fails with status 127 without it",
                          "install it (apt-get install redis-server, or conda install -c conda-forge redis-server) "
                          "and put it on PATH"))
+    for key, what in (("backend.redis_port", "redis-server"), ("backend.controller_port", "the cosmos-rl controller")):
+        port = int(cfg.backend[key.split(".")[1]])
+        if not port_free(port):
+            problems.append((key, f"port {port} for {what} is in use on this node (another cosmos-rl run?)",
+                             f"pick a free one, e.g. {key}={port + 1}"))
     needed = world(cfg)
     found, how = count_gpus(env)
     if found < needed:

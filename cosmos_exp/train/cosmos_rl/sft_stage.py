@@ -27,8 +27,11 @@ def _check_backend(cfg: DictConfig) -> None:
     b = cfg.backend
     if b.pydantic_check not in PYDANTIC_MODES:
         raise ConfigError("backend.pydantic_check", f"{b.pydantic_check!r} is not one of {', '.join(PYDANTIC_MODES)}")
-    if not 0 < b.redis_port < 65536:
-        raise ConfigError("backend.redis_port", f"{b.redis_port} is not a TCP port")
+    for key in ("redis_port", "controller_port"):
+        if not 0 < b[key] < 65536:
+            raise ConfigError(f"backend.{key}", f"{b[key]} is not a TCP port")
+    if b.redis_port == b.controller_port:
+        raise ConfigError("backend.controller_port", f"redis-server and the controller cannot share port {b.redis_port}")
     if b.checkpoint_poll_s <= 0:
         raise ConfigError("backend.checkpoint_poll_s", f"must be > 0 seconds, got {b.checkpoint_poll_s}")
 
