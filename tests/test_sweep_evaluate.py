@@ -184,3 +184,24 @@ def test_checkpoint_sweep_through_the_submitit_local_launcher(prepared, tmp_path
     assert len(pids) == 2  # one process per sweep point
     for c in children:
         assert json.loads((c / "captions" / "index.json").read_text())["counts"]["done"] == 2
+
+
+def test_evaluate_with_the_llm_judge_keeps_the_key_off_disk(prepared, train_run, tmp_path):
+    from _judge_server import FakeJudgeServer
+
+    key = "sk-evaluate-never-on-disk-4242"
+    base = ["stage=evaluate", f"model.path={train_run}/checkpoints/step_1", f"paths.root={prepared['outputs']}",
+            "generation.max_new_tokens=8", "generation.max_items=2", "eval=full",
+            f"eval.judge.cache_path={tmp_path}/judge.sqlite", "eval.judge.api_key_env=EVAL_JUDGE_KEY"]
+    missing = run_cli(base, cwd=tmp_path, env={"EVAL_JUDGE_KEY": ""})
+    assert missing.returncode == 2 and "eval.judge.api_key_env" in missing.stderr  # before any captioning
+    with FakeJudgeServer() as server:
+        proc = run_cli(base + [f"eval.judge.base_url={server.base_url}", f"hydra.run.dir={tmp_path}/eval"],
+                       cwd=tmp_path, env={"EVAL_JUDGE_KEY": key})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    llm = summary["metrics"]["llm_judge"]
+    assert llm["usage"]["requests"] == len(server.requests)
+    assert llm["counts"]["items"] == 2 and summary["checkpoint"].endswith("step_1")
+    for p in (tmp_path / "eval").rglob("*"):
+        assert not p.is_file() or key.encode() not in p.read_bytes(), p
