@@ -311,3 +311,17 @@ def test_published_export_is_a_checkpoint_the_caption_stage_accepts(prepared, tm
     ours, theirs = load_model(published), load_model(export)
     a, b = ours.state_dict(), theirs.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_launcher_keeps_going_when_a_checkpoint_look_fails(tmp_path):
+    from cosmos_exp.train.cosmos_rl.launch import run_launcher
+
+    calls = []
+
+    def failing_look():
+        calls.append(1)
+        raise OSError("disk hiccup")
+
+    argv = [sys.executable, "-c", "import time, sys; time.sleep(0.6); sys.exit(7)"]
+    assert run_launcher(argv, tmp_path, every=failing_look, every_s=0.1) == 7
+    assert len(calls) >= 2

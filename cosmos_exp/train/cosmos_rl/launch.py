@@ -1,10 +1,11 @@
 """Start `cosmos-rl` on our TOML and entry script: what must be there first, the argv, signal forwarding.
 
 cosmos-rl needs its launcher on PATH, a redis-server on PATH (its controller starts one; without it the
-launch dies with status 127 and little explanation) and GPUs (it calls nvidia-smi). We check all three
-first and say what is missing and what to do.
+launch dies with status 127 and little explanation), free ports for redis and its controller, and GPUs (it
+calls nvidia-smi). We check all of them first and say what is missing and what to do.
 """
 
+import logging
 import os
 import shlex
 import shutil
@@ -24,6 +25,8 @@ from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
 ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
 # Also forwarded: a Ctrl-C on our console while cosmos-rl runs in its own session.
 FORWARDED = STOP_SIGNALS + (signal.SIGINT,)
+STOP_GRACE_S = 60.0
+log = logging.getLogger("cosmos_exp")
 
 
 class LaunchError(RuntimeError):
@@ -127,11 +130,18 @@ def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] =
                 code = proc.wait(timeout=every_s if every else None)
                 break
             except subprocess.TimeoutExpired:
-                every()
+                try:
+                    every()
+                except Exception as err:  # noqa: BLE001 - a failed look must not stop the training
+                    log.warning("while cosmos-rl runs: %s", err)
     finally:
-        if proc is not None and proc.poll() is None:
+        if proc is not None and proc.poll() is None:  # we are failing: do not leave cosmos-rl behind
             proc.terminate()
-            proc.wait()
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:
