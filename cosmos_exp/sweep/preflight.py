@@ -9,6 +9,7 @@ queued). The sweep directory is pinned (hydra.sweep.dir) and gets sweep.json: th
 and each job's overrides and sub-directory, plus which jobs a resumed sweep will skip.
 """
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,18 +107,42 @@ def validate_job(conf_dir: Path, overrides: List[str], stage_module: Callable[[A
     return cfg
 
 
-def _sweep_dir(conf_dir: Path, overrides: List[str]) -> Path:
-    """Where Hydra would put this sweep (its ${now:} resolved once, here), as an absolute path."""
-    given = _value(overrides, "hydra.sweep.dir")
-    if given is None:
-        from omegaconf import OmegaConf
+def _hydra_settings(conf_dir: Path, overrides: List[str]) -> Tuple[Path, Dict[str, str]]:
+    """Where Hydra will put this sweep (its ${now:} resolved once, here, as an absolute path) and the variables
+    its launcher will give each job. Composing with the hydra overrides also checks them (launcher keys)."""
+    from omegaconf import OmegaConf
 
-        # Composing with the hydra overrides also checks them (launcher keys) before anything is written.
-        cfg = compose_job(conf_dir, overrides, with_hydra=True)
-        given = OmegaConf.select(cfg, "hydra.sweep.dir")
-    else:
-        compose_job(conf_dir, overrides, with_hydra=True)
-    return Path(str(given).strip("'\"")).expanduser().resolve()
+    cfg = compose_job(conf_dir, overrides, with_hydra=True)
+    given = _value(overrides, "hydra.sweep.dir") or OmegaConf.select(cfg, "hydra.sweep.dir")
+    return Path(str(given).strip("'\"")).expanduser().resolve(), launcher_env(cfg)
+
+
+def launcher_env(hydra_cfg: Any) -> Dict[str, str]:
+    """What a job will see of its launcher, so the plan made here is the one the job makes: under SLURM every
+    job is rank 0 of nodes x tasks_per_node tasks (a one-task job too), which decides e.g. whether sft starts
+    its own ranks or is one."""
+    from omegaconf import OmegaConf
+
+    if "SlurmLauncher" not in str(OmegaConf.select(hydra_cfg, "hydra.launcher._target_") or ""):
+        return {}
+    nodes = int(OmegaConf.select(hydra_cfg, "hydra.launcher.nodes") or 1)
+    tasks = int(OmegaConf.select(hydra_cfg, "hydra.launcher.tasks_per_node") or 1)
+    return {"SLURM_JOB_ID": "preflight", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
+            "SLURM_NTASKS": str(nodes * tasks), "SLURM_NNODES": str(nodes)}
+
+
+@contextmanager
+def _environment(extra: Dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _skip_state(cfg: Any, job_dir: Path) -> str:
@@ -158,15 +183,17 @@ def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str]
                          stage_module: Callable[[Any], ModuleType]) -> List[str]:
     dry = any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in overrides)
     try:
-        sweep_dir = None if dry or not jobs else _sweep_dir(conf_dir, jobs[0])
+        sweep_dir, env = _hydra_settings(conf_dir, jobs[0]) if jobs else (None, {})
     except Exception as err:  # e.g. a misspelled hydra.launcher key
-        print(f"cosmos-exp: the sweep's Hydra settings are invalid; no job was launched", file=sys.stderr)
+        print("cosmos-exp: the sweep's Hydra settings are invalid; no job was launched", file=sys.stderr)
         _fail(err)
+    sweep_dir = None if dry else sweep_dir
     custom_subdir = _value(overrides, "hydra.sweep.subdir")
     records = []
     for num, job in enumerate(jobs):
         try:
-            cfg = validate_job(conf_dir, job, stage_module)
+            with _environment(env):
+                cfg = validate_job(conf_dir, job, stage_module)
         except Exception as err:  # ours (ConfigError, ...) or Hydra's composition errors (unknown keys)
             print(f"cosmos-exp: sweep job {num} of {len(jobs)} ({' '.join(_task_only(job))}) is invalid; "
                   "no job was launched", file=sys.stderr)
