@@ -208,7 +208,8 @@ def test_launcher_failure_propagates(setup):
 
 
 @pytest.mark.slow
-def test_sigusr1_is_forwarded_to_cosmos_rl(setup):
+@pytest.mark.parametrize("sent", [signal.SIGUSR1, signal.SIGUSR2])  # USR2: submitit's pre-timeout signal
+def test_sigusr1_is_forwarded_to_cosmos_rl(setup, sent):
     bin_dir = make_bin(setup["root"])
     argv_out = setup["root"] / "argv.json"
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_ARGV_OUT=str(argv_out), FAKE_WAIT_SIGNAL="1")
@@ -219,7 +220,7 @@ def test_sigusr1_is_forwarded_to_cosmos_rl(setup):
     while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ready.exists(), proc.communicate()[1][-3000:]
-    proc.send_signal(signal.SIGUSR1)
+    proc.send_signal(sent)
     _, err = proc.communicate(timeout=120)
     assert Path(str(argv_out) + ".signal").read_text() == str([int(signal.SIGUSR1)])
     (run,) = run_dirs(setup["outputs"])

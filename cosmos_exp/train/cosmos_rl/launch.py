@@ -23,8 +23,10 @@ from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
 from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
 
 ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
-# Also forwarded: a Ctrl-C on our console while cosmos-rl runs in its own session.
-FORWARDED = STOP_SIGNALS + (signal.SIGINT,)
+# Also forwarded: a Ctrl-C on our console while cosmos-rl runs in its own session, and SIGUSR2, the
+# pre-timeout signal of hydra-submitit's SLURM jobs, sent on as SIGUSR1: the one cosmos-rl saves on.
+FORWARDED = STOP_SIGNALS + (signal.SIGINT, signal.SIGUSR2)
+AS_SIGNAL = {signal.SIGUSR2: signal.SIGUSR1}
 STOP_GRACE_S = 60.0
 log = logging.getLogger("cosmos_exp")
 
@@ -120,7 +122,7 @@ def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] =
     def forward(signum, frame):  # noqa: ARG001 - signal API
         received.append(signum)
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signum)
+            proc.send_signal(AS_SIGNAL.get(signum, signum))
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
