@@ -326,3 +326,19 @@ def test_run_launcher_keeps_going_when_a_checkpoint_look_fails(tmp_path):
     argv = [sys.executable, "-c", "import time, sys; time.sleep(0.6); sys.exit(7)"]
     assert run_launcher(argv, tmp_path, every=failing_look, every_s=0.1) == 7
     assert len(calls) >= 2
+
+
+def test_sweeps_find_and_trace_cosmos_rl_checkpoints(tmp_path):
+    """The checkpoint sweep's discovery and lineage work on a cosmos_rl run the way they do on a DeepSpeed one."""
+    from cosmos_exp.sweep.checkpoints import checkpoint_lineage, complete_checkpoints
+
+    run = tmp_path / "run"
+    exports = output_dir(run.absolute()) / "safetensors"
+    for step in (20, 40):
+        _export(exports / f"step_{step}")
+    sync_checkpoints(run)
+    found = complete_checkpoints(run)
+    assert [p.name for p in found] == ["step_20", "step_40"]
+    lineage = checkpoint_lineage(str(found[-1]))
+    assert lineage["step"] == 40 and lineage["train_run"] == str(run.resolve())
+    assert lineage["checkpoint_info"]["backend"] == "cosmos_rl"
