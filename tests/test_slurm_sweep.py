@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import List
 
@@ -45,11 +46,15 @@ SLURM = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launch
 SMALL = ["generation.max_new_tokens=8", "generation.max_items=3", "eval=local"]
 
 
-def job_ids() -> List[str]:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-S", "now-1days", "-o", "JobID"], capture_output=True,
-                         text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    return sorted(line for line in out.stdout.split() if line)
+def jobs_named(name: str) -> List[str]:
+    """Queued, running or finished jobs with this name (squeue is immediate; sacct can lag a few seconds)."""
+    found = []
+    for argv in (["squeue", "-h", "-n", name, "-o", "%i"],
+                 ["sacct", "-n", "-X", "-P", "-S", "now-1days", "--name", name, "-o", "JobID"]):
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        found += [line for line in out.stdout.split() if line]
+    return found
 
 
 def test_checkpoint_sweep_on_slurm_then_resume_and_report(prepared, tmp_path):
@@ -86,11 +91,12 @@ def test_checkpoint_sweep_on_slurm_then_resume_and_report(prepared, tmp_path):
 
 def test_bad_sweep_value_queues_nothing(prepared, tmp_path):
     train_run = make_train_run(prepared["tiny_qwen2_5_vl"], tmp_path, steps=(1,))
-    before = job_ids()
-    proc = run_cli(["-m", *SLURM, "stage=evaluate", f"sweep.checkpoints={train_run}",
+    name = f"cosmos-exp-refused-{tmp_path.name}"
+    proc = run_cli(["-m", *SLURM, f"hydra.launcher.name={name}", "stage=evaluate", f"sweep.checkpoints={train_run}",
                     f"paths.root={prepared['outputs']}", "generation.batch_size=4,0", *SMALL], cwd=tmp_path)
     assert proc.returncode == 2 and "generation.batch_size" in proc.stderr
-    assert job_ids() == before
+    time.sleep(2)  # let accounting catch up, were anything submitted
+    assert jobs_named(name) == []
 
 
 def test_failing_job_fails_the_sweep(prepared, tmp_path):
