@@ -104,6 +104,15 @@ def test_checkpoint_sweep_one_job_per_complete_checkpoint_and_resume(prepared, t
         assert json.loads((c / "run.json").read_text())["result"]["skipped"]
     assert before == {p: p.stat().st_mtime_ns for c in children for p in (c / "captions").glob("*.json")}
 
+    # A job killed before it finished (no evaluate.json) is the only one done again.
+    (children[2] / "evaluate.json").unlink()
+    partial = run_cli(args, cwd=tmp_path)
+    assert partial.returncode == 0, partial.stderr[-3000:]
+    assert "2 already done and will be skipped" in partial.stderr
+    results = [json.loads((c / "run.json").read_text())["result"] for c in children]
+    assert [bool(r.get("skipped")) for r in results] == [True, True, False] and results[2]["step"] == 3
+    assert (children[2] / "evaluate.json").is_file()
+
     forced = run_cli(args + ["sweep.skip_done=false"], cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert "0 already done" in forced.stderr
