@@ -107,6 +107,19 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     assert not setup["outputs"].exists()
 
 
+def test_dry_run_names_the_cosmos_rl_version_beside_the_launcher(setup):
+    bin_dir = make_bin(setup["root"], ["cosmos-rl"])  # its #! is this Python, where cosmos-rl 0.4.7 is installed
+    proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(bin_dir)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        installed = version("cosmos-rl")
+    except PackageNotFoundError:
+        assert "cosmos-rl 0" not in proc.stdout
+        return
+    assert f"cosmos-rl {installed} beside {bin_dir / 'cosmos-rl'}" in proc.stdout
+
+
 def test_dry_run_rejects_a_misspelled_override_naming_it(setup):
     proc = run_cli(args(setup, "dry_run=true", "+backend.toml_overrides.train.optm_nmae=AdamW"), cwd=setup["root"])
     assert proc.returncode == 2

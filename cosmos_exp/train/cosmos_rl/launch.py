@@ -57,6 +57,27 @@ def shell_unsafe(argv: List[str]) -> List[str]:
     return [a for a in argv[1:] if shlex.quote(a) != a]
 
 
+def launcher_version(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The cosmos-rl version installed beside its launcher (the Python of the script's #! line); None if
+    that cannot be told (not a Python script, no such package there)."""
+    try:
+        with open(executable, "rb") as f:
+            first = f.readline(512).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    interpreter = shlex.split(first[2:])
+    if not interpreter or "python" not in Path(interpreter[-1]).name:
+        return None
+    code = "from importlib.metadata import version; print(version('cosmos-rl'))"
+    try:
+        out = subprocess.run([*interpreter, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
     """(visible GPUs, how we know): nvidia-smi -L, limited by CUDA_VISIBLE_DEVICES when it is set."""
     env = dict(os.environ if env is None else env)

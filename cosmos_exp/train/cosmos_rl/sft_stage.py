@@ -6,6 +6,7 @@ validation when it is importable) and, outside dry runs, checks that cosmos-rl, 
 are there: every problem stops the run before its directory is kept.
 """
 
+import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -16,11 +17,12 @@ from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, LaunchError, launch_argv, preflight, run_launcher,
-                                               shell_unsafe)
+from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, LaunchError, launch_argv, launcher_version, preflight,
+                                               run_launcher, shell_unsafe)
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
 PYDANTIC_MODES = ("auto", "always", "never")
+SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
 
 
 def _check_backend(cfg: DictConfig) -> None:
@@ -120,6 +122,11 @@ def plan(cfg: DictConfig) -> Plan:
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
                        "(cosmos-rl logs it as val/avg_loss)")
+    exe = shutil.which(str(cfg.backend.executable))
+    version = launcher_version(exe) if exe else None
+    if version is not None:
+        p.notes.append(f"cosmos-rl {version} beside {exe}" + ("" if version == SCHEMA_VERSION else
+                       f": the TOML is checked against the {SCHEMA_VERSION} schema, keys may differ"))
     problems = preflight(cfg)
     if problems and not cfg.dry_run:
         key, message, hint = problems[0]
