@@ -69,6 +69,17 @@ def test_best_pick_ties_and_overlapping_cis(sweep):
     assert "tied with step_200" in mcq["text"]
 
 
+def test_a_best_pick_on_fewer_items_says_so(tmp_path):
+    root = tmp_path / "m"
+    make_child(root, 0, 1, {"local": (2.0, 1.5, 2.5)})
+    d = make_child(root, 1, 2, {"local": (4.0, 3.0, 5.0)})
+    s = json.loads((d / "summary.json").read_text())
+    s["metrics"]["local"]["overall"]["n"] = 3  # e.g. only 3 captions parsed as JSON
+    (d / "summary.json").write_text(json.dumps(s))
+    pick = pick_best([load_child(p) for p in child_dirs(root)], "local")[0]
+    assert pick["best"]["step"] == 2 and "rests on 3 scored items where others have up to 8" in pick["text"]
+
+
 def test_best_is_picked_per_split(tmp_path):
     root = tmp_path / "m"
     make_child(root, 0, 1, {"local": (2.0, 1.0, 3.0)}, split="eval")

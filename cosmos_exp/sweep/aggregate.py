@@ -136,6 +136,9 @@ def pick_best(children: List[Child], metric: str) -> List[Dict[str, Any]]:
             text += "; no other checkpoint's CI overlaps it"
         if unknown:
             text += f"; no CI to compare with {', '.join(c.label for c in unknown)} (fewer than 2 items)"
+        most = max((c.metrics[metric].get("n") or 0) for c in members)
+        if (m.get("n") or 0) < most:
+            text += f"; note: it rests on {m.get('n') or 0} scored items where others have up to {most}"
         picks.append({"metric": metric, "dataset": dataset, "split": split, "best": _ref(best),
                       "value": m, "tied_with": [_ref(c) for c in tied if c is not best],
                       "ci_overlaps": [_ref(c) for c in overlapping], "no_ci": [_ref(c) for c in unknown],

@@ -213,6 +213,8 @@ def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str]
     write_json_atomic(sweep_dir / SWEEP_JSON, {
         "argv": list(argv), "expanded": expanded, "sweep_dir": str(sweep_dir), "resumed": previous,
         "jobs": records})
+    print(f"cosmos-exp: sweep directory {sweep_dir} (resume: the same command with hydra.sweep.dir={sweep_dir}; "
+          f"table and best checkpoint: cosmos-exp stage=report sweep.dir={sweep_dir})", file=sys.stderr)
     pinned = [a for a in overrides if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
     return flags + pinned
 
