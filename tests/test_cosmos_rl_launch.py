@@ -99,7 +99,7 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(make_bin(setup["root"], ()))})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert f"cosmos-rl --config <run_dir>/cosmos_rl.toml --log-dir <run_dir>/cosmos_rl_logs --port " in out
+    assert "cosmos-rl --config <run_dir>/cosmos_rl.toml --log-dir <run_dir>/cosmos_rl_logs --port " in out
     assert f"{ENTRY_SCRIPT} --cosmos-exp-run-dir <run_dir>" in out
     assert "strict cosmos-rl 0.4.7 key check passed" in out
     assert "cosmos-rl pydantic validation: " in out

@@ -11,7 +11,7 @@ accepted), bool, list, list[str], list[float], dict, any; a leading "?" also all
 """
 
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 from cosmos_exp.config import ConfigError
 
