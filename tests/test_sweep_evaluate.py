@@ -93,6 +93,7 @@ def test_checkpoint_sweep_one_job_per_complete_checkpoint_and_resume(prepared, t
         summary = json.loads((child / "summary.json").read_text())
         assert row["metrics"]["bleu"]["headline"] == summary["metrics"]["bleu"]["headline"]
         assert row["train_run"] == str(train_run.resolve())
+        assert row["config"]["dataset"] == "synthetic_av" and row["config"]["metrics"] == ["local", "bleu"]
     assert (tmp_path / "report" / "plots" / "bleu.png").is_file()
 
     again = run_cli(args, cwd=tmp_path)

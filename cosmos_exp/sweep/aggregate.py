@@ -29,6 +29,8 @@ class Child:
     metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     problem: Optional[str] = None
     role: Optional[str] = None
+    # From resolved.yaml: which presets the child ran with.
+    config: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -74,6 +76,7 @@ def load_child(path: Path) -> Child:
     run = _read_json(path / "run.json") or {}
     child = Child(job=path.name, run_dir=str(path.resolve()), status=str(run.get("status", "unknown")),
                   stage=run.get("stage"), overrides=_overrides(run))
+    child.config = _config_of(path)
     summary = _read_json(path / "summary.json")
     record = _read_json(path / "evaluate.json") or {}
     if summary is None:
@@ -92,10 +95,28 @@ def load_child(path: Path) -> Child:
             pass
     dataset = (summary.get("caption_index") or {}).get("dataset") or {}
     child.dataset = record.get("dataset") or dataset.get("name")
-    child.split = record.get("split") or dataset.get("split")
+    child.split = record.get("split") or dataset.get("split") or child.config.get("split")
     child.confidence = (summary.get("bootstrap") or {}).get("confidence")
     child.metrics = {m: headline_ci(m, s) for m, s in (summary.get("metrics") or {}).items() if isinstance(s, dict)}
     return child
+
+
+def _config_of(path: Path) -> Dict[str, Any]:
+    """The presets a child ran with, from its resolved.yaml (empty when unreadable)."""
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = OmegaConf.load(path / "resolved.yaml")
+    except Exception:  # a missing or broken file: the row still stands on summary.json
+        return {}
+    picked = {"model": "model.name", "dataset": "dataset.name", "eval": "eval.name", "metrics": "eval.metrics",
+              "split": "generation.split"}
+    out = {k: OmegaConf.select(cfg, v, default=None) for k, v in picked.items()}
+    if out["split"] is None:
+        out["split"] = OmegaConf.select(cfg, "dataset.eval_split", default=None)
+    if out["metrics"] is not None:
+        out["metrics"] = list(out["metrics"])
+    return out
 
 
 def swept_keys(children: List[Child]) -> List[str]:

@@ -113,7 +113,7 @@ def _never_started(sweep: Optional[Dict[str, Any]], children: List[Child]) -> Li
 def _chain(c: Child) -> Dict[str, Any]:
     return {"job": c.job, "run_dir": c.run_dir, "status": c.status, "stage": c.stage, "checkpoint": c.checkpoint,
             "step": c.step, "role": c.role, "train_run": c.train_run, "dataset": c.dataset, "split": c.split,
-            "overrides": c.overrides, "metrics": c.metrics}
+            "overrides": c.overrides, "config": c.config, "metrics": c.metrics}
 
 
 def _row(c: Child, keys: List[str], metrics: List[str]) -> Dict[str, Any]:
