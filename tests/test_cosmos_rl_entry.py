@@ -36,6 +36,10 @@ def main(dataset=None, args=None, val_dataset=None, **kwargs):
         vd = val_dataset({"custom": {}})
         vd.setup({"custom": {}})
         val = [vd[i] for i in range(len(vd))]
+    for step in (1, 2):                   # what its SFT worker reports on the master rank
+        for fn in kwargs.get("custom_logger_fns") or []:
+            fn({"train/loss_avg": 1.0 / step, "optimizer/grad_norm": 0.5, "optimizer/lr_0": 1e-5,
+                "train/iteration_time": 2.0, "train/epoch": 0, "note": "text"}, step)
     heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision") if m in sys.modules)
     with open(os.environ["FAKE_OUT"], "w") as f:
         json.dump({"items": items, "val": val, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
@@ -86,6 +90,9 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
     seen = json.loads(out.read_text())
     assert seen["heavy"] == []  # the entry runs in cosmos-rl's env (transformers<5): it must not import them
     assert seen["config"] == "/tmp/cosmos_copy.toml" and seen["run_dir"] == str(run_dir)
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["loss"], m["lr"], m["grad_norm"]) for m in lines] == [(1, 1.0, 1e-5, 0.5), (2, 0.5, 1e-5, 0.5)]
+    assert lines[0]["train/loss_avg"] == 1.0 and "note" not in lines[0]
 
     samples, _ = load_split(cfg, cfg.dataset.train_split)  # what the DeepSpeed loop trains on
     assert seen["items"] == [s.conversation for s in samples]
@@ -112,6 +119,8 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "built" not in again.stderr and "3 conversations" in again.stderr
     assert json.loads(out.read_text())["items"] == seen["items"]
+    # A relaunch redoes steps 1-2: their old lines are replaced, not doubled.
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
 @pytest.mark.slow
@@ -148,3 +157,15 @@ def test_entry_fails_clearly_without_the_run_config(tmp_path):
 def test_parse_args_leaves_unknown_flags_to_cosmos_rl():
     args = parse_args(["--cosmos-exp-run-dir", "/r", "--config", "c.toml", "--policy", "2"])
     assert args.cosmos_exp_run_dir == "/r" and args.cosmos_exp_split is None
+
+
+def test_metrics_file_after_a_resume_keeps_earlier_steps(tmp_path):
+    from cosmos_exp.train.cosmos_rl.metrics_hook import MetricsFile
+
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in range(1, 6)))
+    log = MetricsFile(tmp_path)  # the relaunch resumes from the step-3 checkpoint
+    log({"train/loss_avg": 0.25}, 4)
+    log({"val/avg_loss": 0.75, "val/train_step": 4}, 4)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2, 3, 4, 4]
+    assert lines[3]["loss"] == 0.25 and lines[4]["eval_loss"] == 0.75

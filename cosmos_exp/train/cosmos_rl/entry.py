@@ -4,7 +4,7 @@
 
 It reads our resolved config from the run directory and hands cosmos-rl a dataset factory whose items are
 the conversations of `build_dataset` (made by `build_conversation`, the same ones the DeepSpeed loop
-trains on). cosmos-rl lives in its own environment (transformers<5), so this file imports only light parts
+trains on), the held-out split when train.eval_every is set, and a logger writing <run_dir>/metrics.jsonl. cosmos-rl lives in its own environment (transformers<5), so this file imports only light parts
 of cosmos_exp (config, data listing, prompts; no torch, no transformers) and cosmos_rl only inside main().
 """
 
@@ -149,10 +149,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from cosmos_rl.dispatcher.data.packer.base import worker_entry_parser
     from cosmos_rl.launcher.worker_entry import main as worker_main
 
+    from cosmos_exp.train.cosmos_rl.metrics_hook import MetricsFile
+
     args = parse_args(argv, worker_entry_parser())
     run_dir = Path(args.cosmos_exp_run_dir)
     worker_main(dataset=dataset_factory(run_dir, args.cosmos_exp_split), val_dataset=validation_factory(run_dir),
-                args=args)
+                custom_logger_fns=[MetricsFile(run_dir)], args=args)
 
 
 if __name__ == "__main__":
