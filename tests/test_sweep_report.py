@@ -131,6 +131,7 @@ def test_swept_override_gets_a_column_and_a_line(tmp_path):
     assert report["swept_keys"] == ["generation.max_new_tokens"]
     best = report["best"]["local"][0]["best"]
     assert best["step"] == 2 and best["job"] == "3"
+    assert report["best"]["local"][0]["text"].startswith("step_2 [generation.max_new_tokens=64] (job 3) has")
     with open(out / "report.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["generation.max_new_tokens"], r["step"]) for r in rows] == [("8", "1"), ("8", "2"), ("64", "1"),

@@ -131,9 +131,18 @@ def _overlap(a: Dict[str, Any], b: Dict[str, Any]) -> Optional[bool]:
     return a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
 
 
-def pick_best(children: List[Child], metric: str) -> List[Dict[str, Any]]:
+def describe(c: Child, keys: List[str]) -> str:
+    """A child's name in a sentence: its step, plus the other swept values and its job when those are swept."""
+    if not keys:
+        return c.label
+    return f"{c.label} [{', '.join(f'{k}={c.overrides.get(k)}' for k in keys)}] (job {c.job})"
+
+
+def pick_best(children: List[Child], metric: str, keys: List[str] = ()) -> List[Dict[str, Any]]:
     """Per (dataset, split): the child with the highest headline (every metric here is higher-is-better),
-    the children tied with it, and those whose CI overlaps its CI (not separable from it)."""
+    the children tied with it, and those whose CI overlaps its CI (not separable from it). `keys`: the other
+    swept overrides, named in the text so rows of the same step stay distinguishable."""
+    keys = list(keys)
     groups: Dict[Tuple[Any, Any], List[Child]] = {}
     for c in children:
         if c.metrics.get(metric, {}).get("headline") is not None:
@@ -148,15 +157,18 @@ def pick_best(children: List[Child], metric: str) -> List[Dict[str, Any]]:
         unknown = [c for c in others if c not in tied and _overlap(best.metrics[metric], c.metrics[metric]) is None]
         m = best.metrics[metric]
         ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m["ci_low"] is not None else " (no CI)"
-        text = f"{best.label} has the highest {metric} on split '{split}' of dataset '{dataset}': {top:.4g}{ci}"
+        text = (f"{describe(best, keys)} has the highest {metric} on split '{split}' of dataset '{dataset}': "
+                f"{top:.4g}{ci}")
         if len(tied) > 1:
-            text += f"; tied with {', '.join(c.label for c in tied if c is not best)} (earliest step listed first)"
+            others_tied = ", ".join(describe(c, keys) for c in tied if c is not best)
+            text += f"; tied with {others_tied} (earliest step listed first)"
         if overlapping:
-            text += f"; its CI overlaps those of {', '.join(c.label for c in overlapping)}: not separable from them"
+            names = ", ".join(describe(c, keys) for c in overlapping)
+            text += f"; its CI overlaps those of {names}: not separable from them"
         elif len(others) > len(tied) - 1 and not unknown:
             text += "; no other checkpoint's CI overlaps it"
         if unknown:
-            text += f"; no CI to compare with {', '.join(c.label for c in unknown)} (fewer than 2 items)"
+            text += f"; no CI to compare with {', '.join(describe(c, keys) for c in unknown)} (fewer than 2 items)"
         most = max((c.metrics[metric].get("n") or 0) for c in members)
         if (m.get("n") or 0) < most:
             text += f"; note: it rests on {m.get('n') or 0} scored items where others have up to {most}"

@@ -37,7 +37,8 @@ def _check_judge_inputs(cfg: DictConfig) -> None:
     metrics = list(cfg.eval.metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
-        raise ConfigError("eval.metrics", f"unknown or empty metrics {unknown or metrics}", f"choose from {list(METRICS)}")
+        raise ConfigError("eval.metrics", f"unknown or empty metrics {unknown or metrics}",
+                          f"choose from {list(METRICS)}")
     if cfg.captions:
         raise ConfigError("captions", "stage=evaluate captions into its own run directory",
                           "drop captions=..., or use stage=judge to score an existing caption run")

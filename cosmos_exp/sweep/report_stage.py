@@ -65,7 +65,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     confidence = next((c.confidence for c in usable if c.confidence), 0.95)
     sweep = _read(root / SWEEP_JSON)
     never_started = _never_started(sweep, children)
-    best = {m: pick_best(usable, m) for m in metrics}
+    best = {m: pick_best(usable, m, keys) for m in metrics}
     plots = write_plots(usable, metrics, keys, run_dir / "plots", confidence)
     rows = [_row(c, keys, metrics) for c in usable]
     write_text_atomic(run_dir / "report.csv", render_csv(rows, keys, metrics))
@@ -183,14 +183,17 @@ def write_plots(children: List[Child], metrics: List[str], keys: List[str], out_
         if not points:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        groups: Dict[str, List[Child]] = {}
-        for c in points:
-            groups.setdefault(", ".join(f"{k}={c.overrides.get(k)}" for k in keys) or m, []).append(c)
-        for label, members in sorted(groups.items()):
+        groups: Dict[Tuple, List[Child]] = {}
+        for c in points:  # one line per combination of the other swept values, in numeric order
+            groups.setdefault(tuple(_sort_value(c.overrides.get(k)) for k in keys), []).append(c)
+        for _, members in sorted(groups.items()):
             members.sort(key=lambda c: c.step)
+            label = ", ".join(f"{k}={members[0].overrides.get(k)}" for k in keys) or m
             ys = [c.metrics[m]["headline"] for c in members]
-            lo = [y - (c.metrics[m]["ci_low"] if c.metrics[m]["ci_low"] is not None else y) for c, y in zip(members, ys)]
-            hi = [(c.metrics[m]["ci_high"] if c.metrics[m]["ci_high"] is not None else y) - y for c, y in zip(members, ys)]
+            lows = [c.metrics[m]["ci_low"] for c in members]
+            highs = [c.metrics[m]["ci_high"] for c in members]
+            lo = [y - (low if low is not None else y) for y, low in zip(ys, lows)]  # no CI (n < 2): no bar
+            hi = [(high if high is not None else y) - y for y, high in zip(ys, highs)]
             ax.errorbar([c.step for c in members], ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
         ax.set_xlabel("training step")
         ax.set_ylabel(f"{m} (error bars: {confidence * 100:g}% CI)")
