@@ -215,3 +215,14 @@ def test_evaluate_with_the_llm_judge_keeps_the_key_off_disk(prepared, train_run,
     assert llm["counts"]["items"] == 2 and summary["checkpoint"].endswith("step_1")
     for p in (tmp_path / "eval").rglob("*"):
         assert not p.is_file() or key.encode() not in p.read_bytes(), p
+
+
+def test_evaluate_dry_run_plans_both_halves_and_writes_nothing(prepared, train_run, tmp_path):
+    proc = run_cli(["stage=evaluate", f"model.path={train_run}/checkpoints/step_2", f"paths.root={tmp_path}/o",
+                    f"paths.data_dir={prepared['outputs']}/data", "dry_run=true", *SMALL], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "plan for stage 'evaluate'" in out and "(2 found)" in out
+    assert f"training run (checkpoint step 2): {train_run.resolve()}" in out
+    assert "summary.json" in out and "judge: metrics local, bleu" in out
+    assert not (tmp_path / "o").exists()
