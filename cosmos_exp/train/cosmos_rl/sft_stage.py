@@ -109,7 +109,8 @@ def plan(cfg: DictConfig) -> Plan:
                   "checkpoints/step_N/ (links to the exports) and checkpoints/latest",
                   f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
                   f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
-                  "the first role, read by the others)", "train_result.json"]
+                  "the first role, read by the others)", "metrics.jsonl (loss, grad_norm, lr, eval_loss per step)",
+                  "train_result.json"]
     _check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
