@@ -117,12 +117,13 @@ def plan(cfg: DictConfig) -> Plan:
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
     p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
                    f"{par['dp_shard_size']}), {doc['train']['train_batch_per_replica']} samples per step in "
-                   f"mini-batches of {doc['train']['train_policy']['mini_batch']}, {doc['train']['epoch']} epoch(s), "
+                   f"mini-batches of {doc['train']['train_policy']['mini_batch']}, {doc['train']['epoch']} epoch(s)"
+                   + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "
                    f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
-                       "(cosmos-rl logs it as val/avg_loss)")
+                       "(eval_loss in metrics.jsonl)")
     exe = shutil.which(str(cfg.backend.executable))
     version = launcher_version(exe) if exe else None
     if version is not None:
