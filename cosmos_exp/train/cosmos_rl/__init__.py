@@ -5,6 +5,7 @@ schema.py        strict check of every key, type and enumeration against the 0.4
 pydantic_check   cosmos-rl's own validation, its config module loaded alone (needs only pydantic)
 toml_io.py       a small TOML writer
 entry.py         the script cosmos-rl runs in every role: our conversations as its dataset
+metrics_hook.py  its step/validation reports -> <run_dir>/metrics.jsonl
 launch.py        preflight (cosmos-rl, redis-server, GPUs), argv, signal forwarding
 checkpoints.py   its safetensors/step_N exports -> <run_dir>/checkpoints/step_N + latest
 sft_stage.py     plan(cfg) / run(cfg, run_dir)
