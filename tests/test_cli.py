@@ -74,12 +74,27 @@ def test_unknown_key_on_command_line_fails_naming_it(workdir):
     assert proc.returncode != 0 and "train.lrr" in proc.stderr
 
 
-def test_unbuilt_stage_is_reported_not_faked(workdir):
-    proc = run_cli(["stage=report", f"paths.root={workdir}/outputs"], cwd=workdir)
-    assert proc.returncode == 3
-    assert "not implemented yet" in proc.stderr
-    proc = run_cli(["stage=sft", "backend=cosmos_rl", "model.path=/nonexistent", f"paths.root={workdir}/outputs"], cwd=workdir)
-    assert proc.returncode == 2 and "model.path" in proc.stderr  # config errors still come first
+def test_unbuilt_stage_is_reported_not_faked(monkeypatch):
+    """A stage whose module is not written exits 3 with a clear message, never a silent success."""
+    from omegaconf import OmegaConf
+
+    from cosmos_exp import run
+    from cosmos_exp.config import NotImplementedStage
+
+    monkeypatch.setitem(run.STAGE_MODULES, "report", "cosmos_exp.sweep.not_written_yet")
+    monkeypatch.setitem(run.STAGE_MODULES, "sft", {"deepspeed": "cosmos_exp.train.sft_stage",
+                                                   "cosmos_rl": "cosmos_exp.not_a_package.sft_stage"})
+    for stage, backend in (("report", "deepspeed"), ("sft", "cosmos_rl")):
+        cfg = OmegaConf.create({"stage": {"name": stage}, "backend": {"name": backend}})
+        with pytest.raises(NotImplementedStage, match="not implemented yet"):
+            run.stage_module(cfg)
+    assert run.EXIT_NOT_IMPLEMENTED == 3
+
+
+def test_config_errors_come_before_stage_lookup(workdir):
+    proc = run_cli(["stage=sft", "backend=cosmos_rl", "model.path=/nonexistent", f"paths.root={workdir}/outputs"],
+                   cwd=workdir)
+    assert proc.returncode == 2 and "model.path" in proc.stderr
 
 
 def test_no_secret_lands_in_run_dir(prepared, tmp_path):

@@ -40,7 +40,7 @@ def main(dataset=None, args=None, val_dataset=None, **kwargs):
         for fn in kwargs.get("custom_logger_fns") or []:
             fn({"train/loss_avg": 1.0 / step, "optimizer/grad_norm": 0.5, "optimizer/lr_0": 1e-5,
                 "train/iteration_time": 2.0, "train/epoch": 0, "note": "text"}, step)
-    heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision") if m in sys.modules)
+    heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision", "hydra") if m in sys.modules)
     with open(os.environ["FAKE_OUT"], "w") as f:
         json.dump({"items": items, "val": val, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
                    "kwargs": sorted(kwargs), "role": os.environ.get("COSMOS_ROLE")}, f)
@@ -88,7 +88,7 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(out.read_text())
-    assert seen["heavy"] == []  # the entry runs in cosmos-rl's env (transformers<5): it must not import them
+    assert seen["heavy"] == []  # the entry runs in cosmos-rl's env (transformers<5): it must not import them (nor Hydra: one package less to install there)
     assert seen["config"] == "/tmp/cosmos_copy.toml" and seen["run_dir"] == str(run_dir)
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [(m["step"], m["loss"], m["lr"], m["grad_norm"]) for m in lines] == [(1, 1.0, 1e-5, 0.5), (2, 0.5, 1e-5, 0.5)]

@@ -1,12 +1,13 @@
 """The one conversation builder (cosmos-rl's message format) used by every backend."""
 
 import os
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
-from cosmos_exp.config.data import VisionConfig
+if TYPE_CHECKING:  # only a type: the cosmos-rl entry imports this module without Hydra
+    from cosmos_exp.config.data import VisionConfig
 
 
-def video_item(video_path: str, vision: VisionConfig) -> Dict:
+def video_item(video_path: str, vision: "VisionConfig") -> Dict:
     """The user turn's video entry; exactly one of nframes / fps, as cosmos-rl and qwen-vl-utils expect."""
     item = {"type": "video", "video": os.path.abspath(video_path)}
     if vision.nframes is not None:
@@ -21,7 +22,7 @@ def video_item(video_path: str, vision: VisionConfig) -> Dict:
 
 
 def build_conversation(
-    system: str, user_text: str, video_path: str, vision: VisionConfig, target: Optional[str]
+    system: str, user_text: str, video_path: str, vision: "VisionConfig", target: Optional[str]
 ) -> List[Dict]:
     """[system, user[video, text], assistant(target)]; the assistant turn is left out when target is None."""
     messages: List[Dict] = [

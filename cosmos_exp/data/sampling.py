@@ -7,18 +7,19 @@ Indices are spread evenly over the whole clip (first and last frame included) an
 """
 
 import math
-from typing import List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
 import numpy as np
 
-from cosmos_exp.config.data import VisionConfig
+if TYPE_CHECKING:  # only a type: the cosmos-rl entry imports this module without Hydra
+    from cosmos_exp.config.data import VisionConfig
 
 
 class FrameSamplingError(ValueError):
     """The clip cannot give the requested frames (too short, or a bad setting)."""
 
 
-def num_frames_to_sample(num_frames: int, video_fps: float, vision: VisionConfig, temporal_patch_size: int) -> int:
+def num_frames_to_sample(num_frames: int, video_fps: float, vision: "VisionConfig", temporal_patch_size: int) -> int:
     tps = temporal_patch_size
     if (vision.nframes is None) == (vision.fps is None):
         raise FrameSamplingError("set exactly one of vision.nframes and vision.fps")
@@ -41,7 +42,7 @@ def num_frames_to_sample(num_frames: int, video_fps: float, vision: VisionConfig
 
 
 def sample_frames(
-    num_frames: int, video_fps: float, vision: VisionConfig, temporal_patch_size: int
+    num_frames: int, video_fps: float, vision: "VisionConfig", temporal_patch_size: int
 ) -> Tuple[List[int], List[float]]:
     """Frame indices to decode and their timestamps in seconds."""
     n = num_frames_to_sample(num_frames, video_fps, vision, temporal_patch_size)
