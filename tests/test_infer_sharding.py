@@ -71,3 +71,20 @@ def test_launch_propagates_the_failing_shards_error(tmp_path):
     assert "rank 1 exited with status 1" in message
     assert "video shard exploded on item abc" in message
     assert "rank 0" not in message
+
+
+def test_sweep_point_in_a_slurm_array_captions_its_whole_split(prepared, tmp_path):
+    """hydra-submitit gives each sweep point an array task id: that is a configuration, not a share."""
+    import json
+
+    from conftest import run_cli
+
+    env = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "0",
+           "SLURM_ARRAY_JOB_ID": "77"}
+    proc = run_cli(["-m", "stage=caption", f"paths.root={prepared['outputs']}", f"hydra.sweep.dir={tmp_path}/sweep",
+                    "generation.max_new_tokens=4", "generation.seed=1,2"], cwd=prepared["root"], env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n_eval = len(list((prepared["data"] / "eval" / "metas").glob("*.label.json")))
+    for job in ("0", "1"):
+        index = json.loads((tmp_path / "sweep" / job / "captions" / "index.json").read_text())
+        assert index["counts"]["done"] == index["counts"]["items"] == n_eval

@@ -25,7 +25,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.infer import records
 from cosmos_exp.infer.checkpoint import CheckpointInfo, inspect_checkpoint
 from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer
-from cosmos_exp.infer.sharding import Shard, shard_from_env, take_shard
+from cosmos_exp.infer.sharding import Shard, shard_from_env, sweep_point_is_one_unit, take_shard
 from cosmos_exp.plan import Plan
 
 log = logging.getLogger("cosmos_exp.caption")
@@ -174,9 +174,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     info = inspect_checkpoint(cfg.model.path)
     root = captions_root(cfg, Path(run_dir))
     nproc = cfg.parallelism.nproc_per_node
-    if nproc > 1 and not _launched_externally():
-        return _run_workers(cfg, Path(run_dir), root, nproc)
-    return run_shard(cfg, root, shard_from_env(), info)
+    with sweep_point_is_one_unit():
+        if nproc > 1 and not _launched_externally():
+            return _run_workers(cfg, Path(run_dir), root, nproc)
+        return run_shard(cfg, root, shard_from_env(), info)
 
 
 def _run_workers(cfg: DictConfig, run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:

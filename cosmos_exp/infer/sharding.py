@@ -6,9 +6,10 @@ Items are dealt by position in the sorted list, never by what is already done, s
 at different times still agree on who owns which item: none is done twice and none is lost.
 """
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, TypeVar
+from typing import Iterator, Mapping, Optional, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -55,6 +56,22 @@ def shard_from_env(env: Optional[Mapping[str, str]] = None) -> Shard:
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"rank {rank} is outside world size {world} (from {'+'.join(sources)})")
     return Shard(rank=rank, world_size=world, source="+".join(sources) or "single")
+
+
+@contextlib.contextmanager
+def sweep_point_is_one_unit() -> Iterator[None]:
+    """hydra-submitit runs each point of a `-m` sweep as one task of a SLURM job array: those
+    SLURM_ARRAY_TASK_* variables say "another configuration", not "answer 1/N of the items". Inside a
+    Hydra multirun job they are hidden (from this process and the workers it starts) while the block runs."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    hidden = {k: os.environ.pop(k) for k in list(os.environ) if in_sweep and k.startswith("SLURM_ARRAY_TASK_")}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
 
 
 def take_shard(items: Sequence[T], shard: Shard) -> list:

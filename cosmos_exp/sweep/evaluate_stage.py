@@ -12,9 +12,8 @@ and whose summary.json exists does nothing and says so.
 import json
 import logging
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -90,21 +89,6 @@ def already_done(run_dir: Path, fingerprint: str) -> bool:
     return record.get("fingerprint") == fingerprint and (Path(run_dir) / SUMMARY_JSON).is_file()
 
 
-@contextmanager
-def _one_unit_not_an_array_share() -> Iterator[None]:
-    """hydra-submitit runs each sweep point as a task of one SLURM job array; the caption stage would read
-    SLURM_ARRAY_TASK_* as "answer 1/N of the items". An evaluation captions its whole split (its judge
-    needs every caption), so those variables are hidden from it while it captions."""
-    hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SLURM_ARRAY_TASK_")}
-    if hidden:
-        log.info("evaluate: SLURM array task %s is one sweep point; captioning every item",
-                 hidden.get("SLURM_ARRAY_TASK_ID"))
-    try:
-        yield
-    finally:
-        os.environ.update(hidden)
-
-
 def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.evaluate import judge_stage
     from cosmos_exp.infer import caption_stage
@@ -118,8 +102,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         return {"skipped": "already evaluated with the same settings", **lineage,
                 "headline": {m: v.get("headline") for m, v in summary.get("metrics", {}).items()}}
     (run_dir / EVALUATE_JSON).unlink(missing_ok=True)  # a stale record must not vouch for new outputs
-    with _one_unit_not_an_array_share():
-        captioned = caption_stage.run(cfg, run_dir)
+    captioned = caption_stage.run(cfg, run_dir)  # a sweep point captions its whole split (see infer/sharding.py)
     judge_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     judge_cfg.captions = str(run_dir)
     judged = judge_stage.run(judge_cfg, run_dir)
