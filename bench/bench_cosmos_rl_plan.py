@@ -16,17 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPEATS = 5
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import REPEATS, median_seconds  # noqa: E402
+
 INNER = 50
-
-
-def median_seconds(argv, cwd) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def in_process_ms(root: Path):

@@ -4,14 +4,14 @@ Goal (issue 2): both under 2 s on a 2-core CPU machine. Run from the project roo
     .venv/bin/python bench/bench_startup.py
 """
 
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPEATS = 5
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import REPEATS, median_seconds  # noqa: E402
+
 TRIVIAL_APP = '''
 import hydra
 from omegaconf import DictConfig
@@ -20,15 +20,6 @@ def app(cfg: DictConfig) -> None:
     print("ok")
 app()
 '''
-
-
-def median_seconds(argv, cwd) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
