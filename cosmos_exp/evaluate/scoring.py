@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections import Counter, defaultdict
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -39,14 +39,16 @@ def score_items(cfg: Any, work: Work, outcomes: Dict[str, Any], lingo: Any = Non
     return items
 
 
-def _llm_keys(rec, work: Work, outcomes) -> Dict[str, Any]:
-    states = key_states(rec, work.keys)
+def _score_keys(rec, work: Work, score_present: Callable[[str, Dict[str, Any]], Dict[str, Any]]) -> Dict[str, Any]:
+    """Per caption key: keys missing on either side (or an unparsed caption) are recorded as such, not scored."""
     parsed, _ = parsed_caption(rec)
-    keys = {}
-    for k, state in states.items():
-        if state != "present":
-            keys[k] = {"status": state, "score": None}
-            continue
+    keys = {k: ({"status": state, "score": None} if state != "present" else score_present(k, parsed))
+            for k, state in key_states(rec, work.keys).items()}
+    return _key_record(keys)
+
+
+def _llm_keys(rec, work: Work, outcomes) -> Dict[str, Any]:
+    def judged(k: str, parsed: Dict[str, Any]) -> Dict[str, Any]:
         out = outcomes.get(work.call_of[(rec["id"], "llm_judge", k)])
         entry = {"status": "scored" if out and out.status == "scored" else "failed",
                  "score": out.score if out else None,
@@ -55,21 +57,16 @@ def _llm_keys(rec, work: Work, outcomes) -> Dict[str, Any]:
                  "attempts": out.attempts if out else 0}
         if entry["status"] == "failed":
             entry["error"] = out.error if out else "no judge outcome"
-        keys[k] = entry
-    return _key_record(keys)
+        return entry
+
+    return _score_keys(rec, work, judged)
 
 
 def _local_keys(rec, work: Work) -> Dict[str, Any]:
-    states = key_states(rec, work.keys)
-    parsed, _ = parsed_caption(rec)
-    keys = {}
-    for k, state in states.items():
-        if state != "present":
-            keys[k] = {"status": state, "score": None}
-            continue
-        s = local_score(render_value(parsed[k]), render_value(rec["reference"][k]))
-        keys[k] = {"status": "scored", **s}
-    return _key_record(keys)
+    def local(k: str, parsed: Dict[str, Any]) -> Dict[str, Any]:
+        return {"status": "scored", **local_score(render_value(parsed[k]), render_value(rec["reference"][k]))}
+
+    return _score_keys(rec, work, local)
 
 
 def _key_record(keys: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
