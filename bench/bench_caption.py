@@ -23,8 +23,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from timing import record_result  # noqa: E402  (bench/ is the script's own folder)
 
-SECTION = "## caption inference (bench/bench_caption.py)"
+SECTION = "caption inference (bench/bench_caption.py)"
 
 # Random-initialised shapes: "tiny" is the CI model; "real" is roughly Qwen2.5-VL-7B / Qwen3-VL-8B.
 PRESETS = {
@@ -65,20 +66,6 @@ def run_mode(engine, conversations: List[list], ids: List[str], batch_size: int)
 
         torch.cuda.synchronize()
     return time.perf_counter() - start, texts, tokens
-
-
-def append_result(line: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    lines = text.rstrip("\n").split("\n")
-    if SECTION not in lines:
-        lines += ["", SECTION, ""]
-    start = lines.index(SECTION)
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    while end > start + 1 and lines[end - 1] == "":
-        end -= 1
-    lines.insert(end, line)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -142,7 +129,7 @@ def main() -> None:
             f"{args.width}x{args.height}, max_new_tokens={args.max_new_tokens}: batch 1 {v_single:.3f} videos/s, "
             f"batch {args.batch_size} {v_batch:.3f} videos/s, ratio {ratio:.2f}x, identical texts {same}/{args.videos}")
     if not args.no_record:
-        append_result(line)
+        record_result(SECTION, line)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import REPEATS, median_seconds  # noqa: E402
+from timing import REPEATS, median_seconds, record_result  # noqa: E402
 
 INNER = 50
 
@@ -71,19 +71,8 @@ def main() -> None:
              f"sft dry run: backend=deepspeed {deepspeed:.2f} s (baseline), backend=cosmos_rl {cosmos_rl:.2f} s "
              f"({cosmos_rl / deepspeed:.2f}x; goal < 2 s and <= 1.5x)"]
     print("\n".join(lines))
-    results = root / "bench" / "RESULTS.md"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    header = "## cosmos-rl TOML render + validation (bench/bench_cosmos_rl_plan.py)"
-    if header not in text:
-        text += f"\n{header}\n"
-    line = f"- {time.strftime('%Y-%m-%d')} median of {REPEATS}, {os.cpu_count()}-core CPU: " + "; ".join(lines) + "\n"
-    # Our section only: insert the line at the end of it, wherever it sits in the file.
-    start = text.index(header) + len(header) + 1
-    nxt = text.find("\n## ", start)
-    end = len(text) if nxt == -1 else nxt + 1
-    body = text[start:end].rstrip("\n")
-    text = text[:start] + (body + "\n" if body else "") + line + ("\n" if nxt != -1 else "") + text[end:]
-    results.write_text(text)
+    record_result("cosmos-rl TOML render + validation (bench/bench_cosmos_rl_plan.py)",
+                  f"- {time.strftime('%Y-%m-%d')} median of {REPEATS}, {os.cpu_count()}-core CPU: " + "; ".join(lines))
 
 
 if __name__ == "__main__":

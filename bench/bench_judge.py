@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from omegaconf import OmegaConf  # noqa: E402
 
@@ -28,6 +29,7 @@ from cosmos_exp.evaluate import judge_stage  # noqa: E402
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key  # noqa: E402
 from cosmos_exp.evaluate.client import JudgeCall, judge_calls  # noqa: E402
 from cosmos_exp.evaluate.rubric import load_rubric  # noqa: E402
+from timing import record_result  # noqa: E402
 
 LATENCY_S = 0.1
 CONCURRENCY = 32
@@ -89,7 +91,7 @@ def main() -> None:
         cfg.eval.judge.base_url, cfg.eval.judge.api_key_env = base_url, "BENCH_JUDGE_KEY"
         cfg.eval.judge.concurrency = CONCURRENCY
         t0 = time.perf_counter()
-        first = judge_stage.run(cfg, tmp / "run1")
+        judge_stage.run(cfg, tmp / "run1")
         t_first = time.perf_counter() - t0
         t0 = time.perf_counter()
         judge_stage.run(cfg, tmp / "run2")
@@ -105,19 +107,8 @@ def main() -> None:
             line = (f"- {datetime.date.today()} {platform.node() or 'host'} ({os.cpu_count()} cpus): latency {LATENCY_S * 1000:.0f} ms, "
                     f"sequential {seq:.1f} calls/s, concurrency {CONCURRENCY} {conc:.1f} calls/s = {conc / seq:.1f}x "
                     f"({conc / ideal:.2f} of limit); {args.items}-item run: first {t_first:.2f} s "
-                    f"({calls_made} calls), cached re-score {t_cached:.2f} s ({t_first / t_cached:.1f}x)\n")
-            results = ROOT / "bench" / "RESULTS.md"
-            text = results.read_text() if results.exists() else "# Benchmark results\n"
-            header = "## judge (bench/bench_judge.py)\n"
-            if header not in text:
-                text = text.rstrip("\n") + "\n\n" + header
-            head, _, tail = text.partition(header)
-            rest = tail.split("\n## ", 1)
-            section = rest[0].rstrip("\n") + ("\n" if rest[0].strip() else "") + line
-            text = head + header + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-            tmpf = results.with_suffix(".md.tmp")
-            tmpf.write_text(text)
-            tmpf.replace(results)
+                    f"({calls_made} calls), cached re-score {t_cached:.2f} s ({t_first / t_cached:.1f}x)")
+            record_result("judge (bench/bench_judge.py)", line)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -25,6 +25,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
+    sys.path.insert(0, str(root / "bench"))
+    from timing import record_result
     from cosmos_exp.run import CONF_DIR, stage_module
     from cosmos_exp.sweep.preflight import compose_job, expand_checkpoints, hydra_context, job_overrides, preflight
 
@@ -55,14 +57,8 @@ def main() -> None:
             f"{base:.2f} s (baseline), preflight (expand + compose + type + validate + plan every job + sweep.json) "
             f"{ours:.2f} s = {ours / base:.2f}x, {ours / CHECKPOINTS * 1000:.0f} ms per job (goal < 2 s in all)")
     print(line)
-    results = root / "bench" / "RESULTS.md"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    header = "## sweep preflight (bench/bench_sweep_preflight.py)"
-    entry = f"- {time.strftime('%Y-%m-%d')} vm ({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}): {line}\n"
-    if header not in text:
-        text = text.rstrip("\n") + f"\n\n{header}\n"
-    head, _, tail = text.partition(header + "\n")
-    results.write_text(head + header + "\n" + entry + tail)  # newest first within the section
+    record_result("sweep preflight (bench/bench_sweep_preflight.py)",
+                  f"- {time.strftime('%Y-%m-%d')} vm ({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}): {line}")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from timing import record_result  # noqa: E402  (bench/ is the script's own folder)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
-RESULTS = REPO / "bench" / "RESULTS.md"
-SECTION = "## SFT train step (bench/bench_train_step.py)"
+SECTION = "SFT train step (bench/bench_train_step.py)"
 H100_BF16_PEAK_TFLOPS = 989.0  # dense bf16, SXM
 
 
@@ -269,13 +269,7 @@ def main() -> None:
     args = parser.parse_args()
     line = gpu_bench(args) if args.gpu else cpu_bench(args)
     print(line)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n"
-    head, _, tail = text.partition(SECTION + "\n")
-    from cosmos_exp.repro.atomic import write_text_atomic
-
-    write_text_atomic(RESULTS, head + SECTION + "\n" + line + "\n" + tail)
+    record_result(SECTION, line)
 
 
 if __name__ == "__main__":

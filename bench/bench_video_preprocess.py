@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import record_result  # noqa: E402  (bench/ is the script's own folder)
 
 
 
@@ -88,19 +89,7 @@ def main() -> None:
     line = (f"- {datetime.date.today()} {platform.node() or 'host'} ({os.cpu_count()} cpus, 1 thread), "
             f"640x360 30 fps {args.seconds:g} s clip, 16 frames, max_pixels=360000, median of {args.reps}: "
             + "; ".join(f"{f} {b} {o:.1f} vs raw decord {r:.1f} frames/s = {x:.2f}x" for f, b, o, r, x in results))
-    res = Path(__file__).with_name("RESULTS.md")
-    text = res.read_text() if res.exists() else "# Benchmark results\n"
-    header = "\n## video decode + preprocess (bench/bench_video_preprocess.py)\n"
-    if header.strip() not in text:
-        text = text.rstrip("\n") + "\n" + header
-        res.write_text(text + line + "\n")
-    else:
-        # append under our own section
-        head, _, tail = text.partition(header.strip())
-        lines = tail.split("\n## ", 1)
-        section = lines[0].rstrip("\n") + "\n" + line + "\n"
-        rest = ("\n## " + lines[1]) if len(lines) > 1 else ""
-        res.write_text(head + header.strip() + section + rest)
+    record_result("video decode + preprocess (bench/bench_video_preprocess.py)", line)
 
 
 if __name__ == "__main__":
