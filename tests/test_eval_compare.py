@@ -84,3 +84,22 @@ def test_run_against_itself_and_bad_inputs(tmp_path, monkeypatch):
         with pytest.raises(ConfigError) as e:
             compare_stage.plan(cfg_for(tmp_path, server, b=str(tmp_path / "j")))
         assert e.value.key == "a"
+
+
+def test_markdown_lists_keys_never_scored_on_both_sides_once():
+    """A base model that never emits JSON has no per-key scores: those keys are named in one line, not as empty
+    table rows; keys with paired items keep their rows."""
+    from cosmos_exp.evaluate.stats import paired_diff_ci
+
+    boot = {"samples": 200, "confidence": 0.95, "seed": 0}
+    paired = paired_diff_ci([1.0, 2.0, 1.0], [3.0, 4.0, 5.0], **boot)
+    empty = paired_diff_ci([None, None], [3.0, 4.0], **boot)
+    assert empty["n"] == 0 and paired["n"] == 3
+    out = {"a": {"run": "/a", "checkpoint": "/base"}, "b": {"run": "/b", "checkpoint": "/sft"}, "paired_items": 3,
+           "bootstrap": boot, "warnings": [],
+           "metrics": {"local": {"overall": paired, "per_key": {"weather": paired, "lighting": empty,
+                                                                "lane_type": empty}}}}
+    md = compare_stage.render_markdown(out)
+    assert "| local | weather | 3 |" in md
+    assert "| local | lighting |" not in md and "| local | lane_type |" not in md
+    assert "no item scored on both sides" in md and "local/lighting, local/lane_type" in md

@@ -108,6 +108,7 @@ def render_markdown(out: Dict[str, Any]) -> str:
         lines.append(f"| {m} | {k} | {d['n']} | {f(d.get('mean_a'))} | {f(d.get('mean_b'))} | {f(d['mean'])} | "
                      f"[{f(d['ci_low'])}, {f(d['ci_high'])}] | {d['verdict']} |")
 
+    unpaired: List[str] = []  # per-key rows with no item scored on both sides: one line under the table
     for m, v in out["metrics"].items():
         row(m, "overall", v["overall"])
         if "overall_missing_as_min" in v:
@@ -117,7 +118,13 @@ def render_markdown(out: Dict[str, Any]) -> str:
             row(m, "corpus", {"n": c["n"], "mean_a": c["a"], "mean_b": c["b"], "mean": c["diff"], "ci_low": c["ci_low"],
                               "ci_high": c["ci_high"], "verdict": c["verdict"]})
         for k, d in v.get("per_key", {}).items():
-            row(m, k, d)
+            if d["n"]:
+                row(m, k, d)
+            else:
+                unpaired.append(f"{m}/{k}")
+    if unpaired:
+        lines += ["", f"not compared, no item scored on both sides (an answer that did not parse has no keys): "
+                      f"{', '.join(unpaired)}"]
     lines += [""] + [f"warning: {w}" for w in out["warnings"]]
     return "\n".join(lines) + "\n"
 
