@@ -55,10 +55,11 @@ def read_scores(run_dir: Path) -> dict:
     return {p.name: json.loads(p.read_text()) for p in (run_dir / "scores").glob("*.score.json")}
 
 
-def test_scores_summary_and_traceability(tmp_path, server):
+def test_scores_summary_and_traceability(tmp_path, server, caplog):
     write_caption_run(tmp_path / "cap", 4)
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
-    result = judge_stage.run(cfg, tmp_path / "run")
+    with caplog.at_level("INFO", logger="cosmos_exp"):
+        result = judge_stage.run(cfg, tmp_path / "run")
     scores = read_scores(tmp_path / "run")
     assert sorted(scores) == [f"clip{i:04d}.score.json" for i in range(4)]
     item = scores["clip0000.score.json"]
@@ -78,6 +79,10 @@ def test_scores_summary_and_traceability(tmp_path, server):
     assert summary["metrics"]["local"]["per_key"]["lighting"]["mean"] == 5.0
     # Identical (key, human, model) triples across items are judged once.
     assert llm["usage"]["calls"] == len(ok_responses(server)) == len(server.requests)
+    # The headline numbers with their CIs are printed, not only written.
+    said = caplog.text
+    assert f"llm_judge {llm['headline']:.4g} [{llm['overall']['ci_low']:.4g}, {llm['overall']['ci_high']:.4g}] n=4" in said
+    assert f"bleu {summary['metrics']['bleu']['corpus']['score']:.4g} [" in said and "95% CIs" in said
 
 
 def test_second_run_is_free_and_changed_rubric_is_not(tmp_path, server):

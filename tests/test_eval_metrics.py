@@ -124,3 +124,14 @@ def test_paired_diff_detects_a_real_improvement_and_not_noise():
     assert same["verdict"] == "no significant difference"
     worse = paired_diff_ci(a, [None] + list(a[1:] - 1.0), samples=500)
     assert worse["verdict"] == "a better" and worse["n"] == 199
+
+
+def test_headline_line_names_each_metric_with_its_ci():
+    from cosmos_exp.evaluate.headline import describe, headline_ci
+
+    metrics = {"mcq": {"headline": 0.5, "accuracy": {"n": 8, "mean": 0.5, "ci_low": 0.25, "ci_high": 0.75}},
+               "bleu": {"headline": 31.76, "corpus": {"score": 31.76, "n": 16, "ci_low": 8.3, "ci_high": 53.2}},
+               "local": {"headline": None, "note": "no items of a task this metric applies to"}}
+    assert headline_ci("bleu", metrics["bleu"]) == {"headline": 31.76, "ci_low": 8.3, "ci_high": 53.2, "n": 16}
+    assert describe(metrics, 0.9) == ("mcq 0.5 [0.25, 0.75] n=8; bleu 31.76 [8.3, 53.2] n=16; "
+                                      "local - (no item scored) (90% CIs in brackets)")

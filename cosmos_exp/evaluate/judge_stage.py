@@ -18,6 +18,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, caption_files, load_caption_run, parsed_caption, render_value
 from cosmos_exp.evaluate.client import JudgeCall, JudgeOutcome, Usage, cost_usd, estimate_tokens
+from cosmos_exp.evaluate.headline import describe
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 from cosmos_exp.plan import Plan
@@ -105,6 +106,7 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     summary = scoring.summarise(cfg, work, items, usage)
     write_json_atomic(run_dir / "summary.json", summary)
     log.info("judge: %d items scored into %s", len(items), run_dir)
+    log.info("judge: %s", describe(summary["metrics"], summary["bootstrap"]["confidence"]))
     return {"summary": str(run_dir / "summary.json"), "items": len(items), "captions_run": str(work.run.path),
             "checkpoint": work.run.checkpoint,
             "headline": {m: v.get("headline") for m, v in summary["metrics"].items()}}

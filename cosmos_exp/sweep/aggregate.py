@@ -5,10 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from cosmos_exp.evaluate.headline import headline_ci
 from cosmos_exp.train import checkpoint as ckpt
 
-# Where each metric's summary keeps its headline's n and CI (see evaluate/scoring.py summarise()).
-CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy"}
 # Keys that identify the checkpoint, shown as its own columns rather than as swept overrides.
 CHECKPOINT_KEYS = ("model.path", "sweep.checkpoints")
 
@@ -54,13 +53,6 @@ def _job_order(path: Path) -> Tuple[int, str]:
 def child_dirs(sweep_dir: Path) -> List[Path]:
     """Run directories directly under the sweep directory (Hydra's <sweep>/<job num>), in job order."""
     return sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and (p / "run.json").is_file()), key=_job_order)
-
-
-def headline_ci(metric: str, summary: Dict[str, Any]) -> Dict[str, Any]:
-    """The metric's headline with its CI bounds and item count (None where the summary has none)."""
-    block = summary.get(CI_FIELD.get(metric, ""), {}) or {}
-    return {"headline": summary.get("headline"), "ci_low": block.get("ci_low"), "ci_high": block.get("ci_high"),
-            "n": block.get("n")}
 
 
 def _overrides(run: Dict[str, Any]) -> Dict[str, str]:

@@ -1,0 +1,31 @@
+"""Each metric's headline number with its confidence interval, read from a judge run's summary.json.
+
+One place that knows where summarise() (evaluate/scoring.py) keeps each headline's n and CI: the judge stage
+prints them, the sweep report tabulates and ranks them.
+"""
+
+from typing import Any, Dict
+
+# metric -> the block of its summary holding the headline's n, ci_low and ci_high.
+CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy"}
+
+
+def headline_ci(metric: str, summary: Dict[str, Any]) -> Dict[str, Any]:
+    """The metric's headline with its CI bounds and item count (None where the summary has none)."""
+    block = summary.get(CI_FIELD.get(metric, ""), {}) or {}
+    return {"headline": summary.get("headline"), "ci_low": block.get("ci_low"), "ci_high": block.get("ci_high"),
+            "n": block.get("n")}
+
+
+def describe(metrics: Dict[str, Dict[str, Any]], confidence: float = 0.95) -> str:
+    """One line for people: `local 3.92 [3.67, 4.19] n=9; bleu 31.76 [8.31, 53.19] n=16` (95% CIs)."""
+    parts = []
+    for metric, summary in metrics.items():
+        h = headline_ci(metric, summary)
+        if h["headline"] is None:
+            parts.append(f"{metric} - (no item scored)")
+            continue
+        ci = f" [{h['ci_low']:.4g}, {h['ci_high']:.4g}]" if h["ci_low"] is not None and h["ci_high"] is not None else ""
+        n = f" n={h['n']}" if h["n"] is not None else ""
+        parts.append(f"{metric} {h['headline']:.4g}{ci}{n}")
+    return "; ".join(parts) + f" ({round(100 * confidence)}% CIs in brackets)"
