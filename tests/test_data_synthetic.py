@@ -7,16 +7,16 @@ import numpy as np
 
 from cosmos_exp.data.labels import CAPTION_KEYS
 from cosmos_exp.data.synthetic import Scene, render_frames
-from cosmos_exp.data.video import read_frames
 from tests._data_fixtures import make_synthetic
 
 
 def _digest(root):
+    """Every file's name and bytes, videos included: the same seed must give the same files."""
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
         if p.is_file():
             h.update(p.relative_to(root).as_posix().encode())
-            h.update(p.read_bytes() if p.suffix != ".mp4" else read_frames(p, [0, 15]).tobytes())
+            h.update(p.read_bytes())
     return h.hexdigest()
 
 
@@ -41,9 +41,11 @@ def test_layout_counts_and_label_quirks(tmp_path):
 
 
 def test_deterministic_by_seed(tmp_path):
+    # Another dataset is encoded between the two with seed 5: an encoder whose output depends on what the
+    # process encoded before (x264's mbtree rate control did) would make them differ.
     make_synthetic(tmp_path / "a", num_train=3, num_eval=1, seed=5)
-    make_synthetic(tmp_path / "b", num_train=3, num_eval=1, seed=5)
     make_synthetic(tmp_path / "c", num_train=3, num_eval=1, seed=6)
+    make_synthetic(tmp_path / "b", num_train=3, num_eval=1, seed=5)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 

@@ -191,7 +191,11 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
             stream = container.add_stream("libx264", rate=int(fps))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            stream.codec_context.options = {"crf": "16", "preset": "veryfast", "threads": "1"}
+            # x264's macroblock-tree rate control with lookahead made the same frames encode differently from
+            # one call to the next in one process (seen with PyAV 18); without it the bytes depend only on
+            # the frames, so a seed gives the same dataset every time.
+            stream.codec_context.options = {"crf": "16", "preset": "veryfast", "threads": "1",
+                                            "x264-params": "mbtree=0:rc-lookahead=0"}
             for arr in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
                     container.mux(packet)
