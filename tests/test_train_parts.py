@@ -1,7 +1,6 @@
 """Schedule, optimiser groups, DeepSpeed config, checkpoint directories and the local launcher."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.parallel import ParallelismConfig
 from cosmos_exp.config.train import ModuleLR, TrainConfig
 from cosmos_exp.train import checkpoint as ckpt
-from cosmos_exp.train.distributed import launch_local, topology
+from cosmos_exp.train.distributed import launch_local, rendezvous_port, topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.schedule import lr_factor, resolve_warmup
 
@@ -173,6 +172,20 @@ def test_topology_from_environment():
     assert (t.rank, t.local_rank, t.world_size, t.launched) == (3, 1, 4, True)
     s = topology({"SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8"})
     assert (s.rank, s.local_rank, s.world_size) == (5, 1, 8)
+
+
+def test_rendezvous_port_fixed_for_launchers_free_from_the_os_otherwise():
+    import socket
+
+    launched, alone = topology({"RANK": "0", "WORLD_SIZE": "2"}), topology({})
+    assert rendezvous_port(launched, 29511, {}) == 29511  # every rank of a torchrun/srun launch agrees on it
+    # Our own processes: not the configured port (below Linux's ephemeral range), even when it is free, so
+    # two runs started together cannot both pick it; a port the OS handed out, free at the time.
+    port = rendezvous_port(alone, 29511, {})
+    assert port != 29511
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+    assert rendezvous_port(alone, 29511, {"MASTER_PORT": str(port)}) == port  # an explicit MASTER_PORT wins
 
 
 def _script(tmp_path: Path, body: str) -> list:

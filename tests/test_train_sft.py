@@ -289,6 +289,21 @@ def test_inside_torchrun_ranks_share_one_run_directory(inputs, tmp_path):
     assert json.loads((run_dir / "checkpoints" / "step_2" / "complete.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.slow
+def test_two_runs_started_together_on_one_host_both_train(inputs, tmp_path):
+    """Each lone run rendezvous on a port the OS hands it: with the configured port for both, the second to
+    bind failed with EADDRINUSE (seen when two demos started at once)."""
+    runs = [tmp_path / "one", tmp_path / "two"]
+    procs = [subprocess.Popen([sys.executable, "-m", "cosmos_exp.run",
+                               *_args(inputs, run, "model=tiny_qwen3_vl", "train.max_steps=2", "train.save_every=2")],
+                              cwd=inputs["root"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for run in runs]
+    for run, proc in zip(runs, procs):
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-2000:] + err[-4000:]
+        assert (run / "checkpoints" / "step_2" / "complete.json").is_file()
+
+
 def test_multirun_sweep_jobs_in_one_process_stay_independent(inputs, tmp_path):
     """A local `-m` sweep runs its jobs one after another in one process: the second must not inherit the
     first job's rank variables or process group."""

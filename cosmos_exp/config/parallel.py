@@ -17,4 +17,6 @@ class ParallelismConfig:
     # cosmos-rl's policy mesh (its tp_size default of 2 is overridden on purpose).
     tp_size: int = 1
     dp_shard_size: int = -1  # -1: all ranks of the replica
+    # Rendezvous port for ranks started by torchrun / srun (all must agree on it). Processes that cosmos-exp
+    # starts itself take a free port from the OS instead, so concurrent runs on one host do not collide.
     master_port: int = 29511

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train import checkpoint as ckpt
 from cosmos_exp.train import data as train_data
-from cosmos_exp.train.distributed import export_torch_env, free_port, topology
+from cosmos_exp.train.distributed import export_torch_env, rendezvous_port, topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.metrics import MetricsLogger
 from cosmos_exp.train.optim import apply_freeze, build_optimizer
@@ -51,8 +51,7 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     device = torch.device("cuda", topo.local_rank) if on_gpu else torch.device("cpu")
     if on_gpu:
         torch.cuda.set_device(device)
-    # A lone process (not launched) rendezvous with itself: any free port will do.
-    port = cfg.parallelism.master_port if topo.launched else free_port(cfg.parallelism.master_port)
+    port = rendezvous_port(topo, cfg.parallelism.master_port)
     export_torch_env(topo, port)
     # The shared-memory op would be compiled on first use (~67 s); gloo does not need it.
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False

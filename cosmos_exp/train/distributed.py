@@ -71,6 +71,17 @@ def lone_process() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def rendezvous_port(topo: Topology, configured: int, env: Optional[Dict[str, str]] = None) -> int:
+    """The process group's port. Ranks started by torchrun/srun must agree on one: `configured` (or the
+    launcher's MASTER_PORT, which export_torch_env keeps). Ranks we start ourselves (a lone process, or
+    launch_local's workers) take a free port from the OS: two runs started at the same moment would
+    both find the configured port free and then collide on it (EADDRINUSE)."""
+    env = os.environ if env is None else env
+    if topo.launched:
+        return configured
+    return free_port(int(env["MASTER_PORT"]) if env.get("MASTER_PORT") else 0)
+
+
 def free_port(preferred: int) -> int:
     """`preferred` if nothing listens on it, else a free port the OS picks (several runs on one host)."""
     import socket

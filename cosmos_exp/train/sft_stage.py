@@ -1,7 +1,6 @@
 """stage=sft backend=deepspeed: plan (cheap, no torch) and run (launch ranks or train in-process)."""
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -10,7 +9,8 @@ from omegaconf import DictConfig
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.train import checkpoint as ckpt
-from cosmos_exp.train.distributed import free_port, in_launcher, launch_local, lone_process, worker_argv
+from cosmos_exp.train.distributed import (in_launcher, launch_local, lone_process, rendezvous_port, topology,
+                                          worker_argv)
 from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
 from cosmos_exp.train.worker import EXIT_INTERRUPTED
@@ -83,7 +83,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             return train(cfg, run_dir)
     if not (run_dir / "resolved.yaml").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}/resolved.yaml is missing: the worker processes read the config from it")
-    port = free_port(int(os.environ.get("MASTER_PORT") or cfg.parallelism.master_port))
+    port = rendezvous_port(topology(), cfg.parallelism.master_port)  # not launched: a free port of the OS's
     try:
         launch_local(worker_argv(run_dir), world, port, run_dir / "logs")
     except RuntimeError as err:
