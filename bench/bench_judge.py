@@ -18,7 +18,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from omegaconf import OmegaConf  # noqa: E402
 
@@ -29,7 +28,7 @@ from cosmos_exp.evaluate import judge_stage  # noqa: E402
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key  # noqa: E402
 from cosmos_exp.evaluate.client import JudgeCall, judge_calls  # noqa: E402
 from cosmos_exp.evaluate.rubric import load_rubric  # noqa: E402
-from timing import record_result  # noqa: E402
+from timing import record_result  # noqa: E402  (bench/ is the script's own folder)
 
 LATENCY_S = 0.1
 CONCURRENCY = 32

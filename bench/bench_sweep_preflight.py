@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import record_result  # bench/ is the script's own folder
+
 CHECKPOINTS = 20
 REPEATS = 3
 
@@ -25,8 +27,6 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
-    sys.path.insert(0, str(root / "bench"))
-    from timing import record_result
     from cosmos_exp.run import CONF_DIR, stage_module
     from cosmos_exp.sweep.preflight import compose_job, expand_checkpoints, hydra_context, job_overrides, preflight
 
