@@ -6,7 +6,6 @@ Heavy libraries are imported inside the stages, so --help, --cfg job and dry run
 
 import atexit
 import importlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -20,13 +19,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from cosmos_exp.config import ConfigError, NotImplementedStage, register_configs
+from cosmos_exp import rundir
+from cosmos_exp.config import Config, ConfigError, DataError, register_configs
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.repro.record import RunRecord, resolved_yaml
 
 log = logging.getLogger("cosmos_exp")
 
-# stage -> module, or backend -> module for stages with backends. A module not written yet: on the roadmap.
+# stage -> module, or backend -> module for stages with backends.
 STAGE_MODULES: Dict[str, Any] = {
     "prepare": "cosmos_exp.data.prepare_stage",
     "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": "cosmos_exp.train.cosmos_rl.sft_stage"},
@@ -36,31 +36,27 @@ STAGE_MODULES: Dict[str, Any] = {
     "evaluate": "cosmos_exp.sweep.evaluate_stage",
     "report": "cosmos_exp.sweep.report_stage",
 }
-EXIT_CONFIG_ERROR = 2
-EXIT_NOT_IMPLEMENTED = 3
-_HYDRA_ONLY = {".hydra", "log.txt"}
+EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
+_HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}
 # The config tree lives beside the package in the source checkout (installed editable).
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 register_configs()
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # a parent package is not written yet either
-        return False
-
-
-def stage_module(cfg: DictConfig) -> ModuleType:
+def stage_module(cfg: Config) -> ModuleType:
+    """The module of cfg.stage (of cfg.backend for stages that have backends): plan(cfg) and run(cfg, run_dir)."""
     entry = STAGE_MODULES[cfg.stage.name]
-    what = f"stage={cfg.stage.name}"
     if isinstance(entry, dict):
-        entry = entry.get(cfg.backend.name)
-        what += f" backend={cfg.backend.name}"
-    if entry is None or not _module_exists(entry):
-        raise NotImplementedStage(f"{what} is not implemented yet (it is on the roadmap); nothing was run")
+        entry = entry[cfg.backend.name]
     return importlib.import_module(entry)
+
+
+def _user_error(err: Exception) -> "SystemExit":
+    """Bad config or data: one line naming the key or file, exit 2."""
+    kind = "" if isinstance(err, ConfigError) else "data error: "
+    print(f"cosmos-exp: {kind}{err}", file=sys.stderr)
+    return SystemExit(EXIT_CONFIG_ERROR)
 
 
 def _discard_hydra_only_dir(run_dir: Optional[Path]) -> None:
@@ -83,10 +79,9 @@ def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
         validate(cfg)
         module = stage_module(cfg)
         plan = module.plan(cfg)
-    except (ConfigError, NotImplementedStage) as err:
+    except (ConfigError, DataError) as err:
         _discard_hydra_only_dir(run_dir)
-        print(f"cosmos-exp: {err}", file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG_ERROR if isinstance(err, ConfigError) else EXIT_NOT_IMPLEMENTED) from None
+        raise _user_error(err) from None
 
     if dry:
         print("# resolved config (secrets redacted)")
@@ -96,12 +91,18 @@ def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
         return None
 
     if launcher_rank() > 0:  # every rank of a torchrun/srun launch runs this; rank 0 keeps the record
-        return module.run(cfg, run_dir) or {}
+        try:
+            return module.run(cfg, run_dir) or {}
+        except (ConfigError, DataError) as err:
+            raise _user_error(err) from None
     record = RunRecord(run_dir, cfg, list(hydra_cfg.overrides.task))
     log.info("run directory: %s", run_dir)
     log.info("%s", plan.render())
     try:
         result = module.run(cfg, run_dir) or {}
+    except (ConfigError, DataError) as err:  # found only once the stage read its inputs
+        record.finish("failed", error=err)
+        raise _user_error(err) from None
     except KeyboardInterrupt as err:
         record.finish("interrupted", error=err)
         raise

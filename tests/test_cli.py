@@ -74,21 +74,59 @@ def test_unknown_key_on_command_line_fails_naming_it(workdir):
     assert proc.returncode != 0 and "train.lrr" in proc.stderr
 
 
-def test_unbuilt_stage_is_reported_not_faked(monkeypatch):
-    """A stage whose module is not written exits 3 with a clear message, never a silent success."""
+@pytest.mark.parametrize("override", ["+model.max_pixelz=5", "++model.max_pixelz=5", "+train.warmup.steps=3",
+                                      "++dataset.vision.fpz=2"])
+def test_keys_added_with_plus_are_checked_too(override, workdir):
+    """`+key=` / `++key=` add keys Hydra would let through: the schema still refuses a misspelled one, before any work."""
+    proc = run_cli(["stage=prepare", override, f"paths.root={workdir}/outputs"], cwd=workdir)
+    key = override.lstrip("+").split("=")[0]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"'{key.rsplit('.', 1)[0] if key.startswith('train.warmup') else key}'" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not list((workdir / "outputs").rglob("run.json")) and not (workdir / "outputs" / "data").exists()
+
+
+def test_plus_adds_keys_where_the_schema_allows_any(workdir):
+    """backend.toml_overrides is a free dict: `+` there is how a user adds a cosmos-rl key."""
+    proc = run_cli(["stage=prepare", "+backend.toml_overrides.train.compile=false", "dry_run=true",
+                    f"paths.root={workdir}/outputs"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_data_error_is_one_line_and_one_split_is_enough(workdir):
+    """A real dataset with only its eval split prepares (scans) that split; one with neither fails in one line."""
+    root = workdir / "avha"
+    (root / "eval" / "videos").mkdir(parents=True)
+    (root / "eval" / "metas").mkdir(parents=True)
+    proc = run_cli(["stage=prepare", "dataset=avha", f"dataset.root={root}", f"paths.root={workdir}/outputs"],
+                   cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(next((workdir / "outputs").glob("runs/*/*/data_report.json")).read_text())
+    assert list(report) == ["eval"]
+    (root / "eval" / "metas" / "clip_1.label.json").write_text("{}")  # a label without its video
+    proc = run_cli(["stage=prepare", "dataset=avha", f"dataset.root={root}", "dataset.strict=true",
+                    f"paths.root={workdir}/outputs"], cwd=workdir)
+    assert proc.returncode == 2 and "clip_1" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    empty = workdir / "empty"
+    empty.mkdir()
+    proc = run_cli(["stage=prepare", "dataset=avha", f"dataset.root={empty}", f"paths.root={workdir}/outputs"],
+                   cwd=workdir)
+    assert proc.returncode == 2 and "dataset.root" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_stage_and_backend_has_a_module_with_plan_and_run():
     from omegaconf import OmegaConf
 
     from cosmos_exp import run
-    from cosmos_exp.config import NotImplementedStage
+    from cosmos_exp.config import BACKENDS, STAGES
 
-    monkeypatch.setitem(run.STAGE_MODULES, "report", "cosmos_exp.sweep.not_written_yet")
-    monkeypatch.setitem(run.STAGE_MODULES, "sft", {"deepspeed": "cosmos_exp.train.sft_stage",
-                                                   "cosmos_rl": "cosmos_exp.not_a_package.sft_stage"})
-    for stage, backend in (("report", "deepspeed"), ("sft", "cosmos_rl")):
-        cfg = OmegaConf.create({"stage": {"name": stage}, "backend": {"name": backend}})
-        with pytest.raises(NotImplementedStage, match="not implemented yet"):
-            run.stage_module(cfg)
-    assert run.EXIT_NOT_IMPLEMENTED == 3
+    assert set(run.STAGE_MODULES) == set(STAGES)
+    for stage in STAGES:
+        for backend in BACKENDS:
+            module = run.stage_module(OmegaConf.create({"stage": {"name": stage}, "backend": {"name": backend}}))
+            assert callable(module.plan) and callable(module.run), (stage, backend)
 
 
 def test_config_errors_come_before_stage_lookup(workdir):

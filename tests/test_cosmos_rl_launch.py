@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 
-from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp import rundir as ckpt
 from cosmos_exp.train.cosmos_rl.checkpoints import export_problem, sync_checkpoints
 from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
@@ -189,7 +189,7 @@ def test_launch_argv_toml_and_checkpoints(setup):
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"
     assert [p.name for p in ckpt.list_complete(run)] == ["step_2", "step_4"]
     assert json.loads((run / "checkpoints" / "step_4" / "config.json").read_text())["step"] == 4
-    assert ckpt.read_info(run / "checkpoints" / "step_4")["backend"] == "cosmos_rl"
+    assert ckpt.read_checkpoint_info(run / "checkpoints" / "step_4")["backend"] == "cosmos_rl"
     result = json.loads((run / "train_result.json").read_text())
     assert result["latest"] == "step_4" and result["exit_status"] == 0
     assert json.loads((run / "run.json").read_text())["status"] == "succeeded"
@@ -291,9 +291,12 @@ def test_sync_checkpoints_skips_partial_drops_removed_and_survives_a_move(tmp_pa
 
 
 def test_the_stage_is_registered_for_the_cli():
-    from cosmos_exp.run import STAGE_MODULES, _module_exists
+    from omegaconf import OmegaConf
 
-    assert _module_exists(STAGE_MODULES["sft"]["cosmos_rl"])
+    from cosmos_exp.run import stage_module
+
+    module = stage_module(OmegaConf.create({"stage": {"name": "sft"}, "backend": {"name": "cosmos_rl"}}))
+    assert module.__name__.endswith("cosmos_rl.sft_stage")
     assert (REPO_ROOT / "conf" / "backend" / "cosmos_rl.yaml").is_file()
 
 

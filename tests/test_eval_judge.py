@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from _judge_server import FakeJudgeServer, label, write_caption_record, write_caption_run
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.validate import check_eval
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.schema import Config
 from cosmos_exp.evaluate import judge_stage
@@ -192,9 +193,9 @@ def test_missing_key_and_bad_inputs_are_config_errors(tmp_path, server, monkeypa
     write_caption_run(tmp_path / "cap", 1)
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
     cfg.eval.metrics = ["llm_judge", "rouge"]
-    with pytest.raises(ConfigError) as e:
-        judge_stage.plan(cfg)
-    assert e.value.key == "eval.metrics"
+    with pytest.raises(ConfigError) as e:  # a rule on config values: config/validate checks it before any stage
+        check_eval(cfg)
+    assert e.value.key == "eval.metrics[1]"
     cfg.eval.metrics = ["llm_judge"]
     cfg.eval.judge.rubric = "no_such_rubric"
     with pytest.raises(ConfigError) as e:

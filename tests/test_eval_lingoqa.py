@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from _judge_server import write_caption_record
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.validate import check_eval
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.schema import Config
 from cosmos_exp.evaluate import judge_stage
@@ -66,7 +67,7 @@ def test_missing_classifier_path_is_a_config_error(tmp_path):
     cfg.eval.metrics = ["lingoqa"]
     cfg.eval.lingo_judge_path = str(tmp_path / "absent")
     with pytest.raises(ConfigError) as e:
-        judge_stage.plan(cfg)
+        check_eval(cfg)
     assert e.value.key == "eval.lingo_judge_path"
 
 

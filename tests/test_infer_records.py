@@ -4,6 +4,7 @@ import pytest
 
 from cosmos_exp.config import ConfigError
 from cosmos_exp.infer import records
+from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.infer.checkpoint import inspect_checkpoint
 
 
@@ -42,7 +43,7 @@ def test_done_detection_and_stale_temps(tmp_path):
     assert not records.is_done(path)
     path.write_text('{"id": "clip_1", "raw_text": "{\\"weather\\"')  # truncated by hand
     assert not records.is_done(path)
-    records.write_json_atomic(path, {"id": "clip_1", "raw_text": "ok"})
+    write_json_atomic(path, {"id": "clip_1", "raw_text": "ok"})
     assert records.is_done(path)
     stale = tmp_path / ".clip_2.json.abc123.tmp"
     stale.write_text("{")
@@ -54,7 +55,7 @@ def test_done_detection_and_stale_temps(tmp_path):
 
 def test_index_merges_reports_of_the_current_world_size(tmp_path):
     for i in ("a", "b"):
-        records.write_json_atomic(records.caption_path(tmp_path, i), {"id": i, "raw_text": "x"})
+        write_json_atomic(records.caption_path(tmp_path, i), {"id": i, "raw_text": "x"})
     reports = [
         {"rank": 0, "world_size": 2, "generated": 1, "skipped_existing": 0, "generate_seconds": 2.0,
          "generated_tokens": 10, "failed": {"c": "c.mp4: VideoError: corrupt"}, "parse_status": {"ok": 1}},

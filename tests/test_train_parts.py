@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from cosmos_exp.config.parallel import ParallelismConfig
 from cosmos_exp.config.train import ModuleLR, TrainConfig
+from cosmos_exp import rundir
 from cosmos_exp.train import checkpoint as ckpt
 from cosmos_exp.train.distributed import launch_local, rendezvous_port, topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
@@ -135,7 +136,7 @@ def test_deepspeed_config_from_parallelism():
 # -- checkpoint directories -------------------------------------------------------------------------
 
 def _fake_checkpoint(run_dir: Path, step: int) -> Path:
-    tmp = ckpt.temp_step_dir(run_dir, step)
+    tmp = rundir.temp_step_dir(run_dir, step)
     tmp.mkdir(parents=True)
     (tmp / "model.safetensors").write_bytes(b"x" * 10)
     return ckpt.publish(run_dir, step, {"world_size": 1})
@@ -145,23 +146,23 @@ def test_publish_latest_retention_and_resume(tmp_path):
     assert ckpt.resume_target(tmp_path, "auto") is None
     for step in (2, 4, 6):
         _fake_checkpoint(tmp_path, step)
-    assert (ckpt.checkpoints_dir(tmp_path) / "latest").read_text().strip() == "step_6"
+    assert (rundir.checkpoints_dir(tmp_path) / "latest").read_text().strip() == "step_6"
     # A checkpoint that was being written when the run died is neither listed nor resumed.
-    half = ckpt.temp_step_dir(tmp_path, 8)
+    half = rundir.temp_step_dir(tmp_path, 8)
     half.mkdir()
-    incomplete = ckpt.step_dir(tmp_path, 10)
+    incomplete = rundir.step_dir(tmp_path, 10)
     incomplete.mkdir()
-    assert [p.name for p in ckpt.list_complete(tmp_path)] == ["step_2", "step_4", "step_6"]
+    assert [p.name for p in rundir.list_complete(tmp_path)] == ["step_2", "step_4", "step_6"]
     assert ckpt.resume_target(tmp_path, "auto").name == "step_6"
     assert ckpt.resume_target(tmp_path, "none") is None
-    assert ckpt.resume_target(tmp_path, str(ckpt.step_dir(tmp_path, 4))).name == "step_4"
+    assert ckpt.resume_target(tmp_path, str(rundir.step_dir(tmp_path, 4))).name == "step_4"
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         ckpt.resume_target(tmp_path, str(incomplete))
     assert ckpt.clean_temp_dirs(tmp_path) == [".tmp_step_8"]
     assert ckpt.apply_retention(tmp_path, None) == []
     assert ckpt.apply_retention(tmp_path, 2) == ["step_2"]
-    assert [p.name for p in ckpt.list_complete(tmp_path)] == ["step_4", "step_6"]
-    assert ckpt.read_info(ckpt.step_dir(tmp_path, 6))["step"] == 6
+    assert [p.name for p in rundir.list_complete(tmp_path)] == ["step_4", "step_6"]
+    assert rundir.read_checkpoint_info(rundir.step_dir(tmp_path, 6))["step"] == 6
 
 
 # -- processes --------------------------------------------------------------------------------------

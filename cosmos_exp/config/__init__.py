@@ -1,6 +1,7 @@
 """Typed configuration: dataclass schemas (registered in Hydra's ConfigStore) and validation rules."""
 
-from cosmos_exp.config.errors import ConfigError, NotImplementedStage
-from cosmos_exp.config.schema import BACKENDS, STAGES, Config, register_configs
+from cosmos_exp.config.errors import ConfigError, DataError
+from cosmos_exp.config.names import BACKENDS, STAGES
+from cosmos_exp.config.schema import Config, register_configs
 
-__all__ = ["BACKENDS", "STAGES", "Config", "ConfigError", "NotImplementedStage", "register_configs"]
+__all__ = ["BACKENDS", "STAGES", "Config", "ConfigError", "DataError", "register_configs"]

@@ -1,4 +1,5 @@
-"""The one error type for bad configuration: it always names the offending key."""
+"""The errors a user can fix, each printed as one line with exit code 2: bad configuration (naming the key)
+and bad data (naming the file)."""
 
 
 class ConfigError(ValueError):
@@ -17,5 +18,6 @@ class ConfigError(ValueError):
         super().__init__(text)
 
 
-class NotImplementedStage(RuntimeError):
-    """A stage/backend combination that exists in the config tree but is not built yet."""
+class DataError(ValueError):
+    """Data that cannot be used: a missing split, a bad item in strict mode. The message names the file."""
+

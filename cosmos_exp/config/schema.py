@@ -7,7 +7,6 @@ at composition with the key's full name.
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from cosmos_exp.config.backend import BackendConfig
@@ -19,8 +18,6 @@ from cosmos_exp.config.parallel import ParallelismConfig
 from cosmos_exp.config.sweep import SweepConfig
 from cosmos_exp.config.train import TrainConfig
 
-STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
-BACKENDS = ("deepspeed", "cosmos_rl")
 
 
 @dataclass
@@ -63,5 +60,7 @@ class Config:
 
 
 def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore  # here, not above: the cosmos-rl entry types configs without Hydra
+
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)

@@ -1,7 +1,8 @@
-"""Cross-field rules, checked on the composed config before any work starts.
+"""Every rule on config values, checked on the composed config before any work starts.
 
-Type and key errors are caught earlier by the schema; here live the rules that span fields or touch
-the file system. Every failure is a ConfigError naming the key and saying what to change.
+Type and key errors are caught earlier by the schema; here live the rules on values, across fields, and
+on the paths a config names. A stage's plan() adds only the checks that need its inputs' contents (caption
+files, rubric files, the environment). Every failure is a ConfigError naming the key and saying what to change.
 """
 
 import json
@@ -13,29 +14,25 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.schema import BACKENDS, STAGES, Config
-
-FAMILIES = ("qwen2_5_vl", "qwen3_vl")
-VIDEO_BACKENDS = ("decord", "pyav")
-DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa")
-METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa")
-LR_SCHEDULES = ("cosine", "linear", "constant")
-LOSSES = ("caption", "trajectory")
-LOGGERS = ("console", "wandb", "tensorboard")
-DIST_BACKENDS = ("auto", "nccl", "gloo")
-ENGINES = ("transformers", "vllm")
-# Stages that load the model at model.path, and those that read the dataset.
-STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")
-STAGES_NEEDING_DATA = ("sft", "caption", "evaluate")
+from cosmos_exp.config.names import (BACKENDS, DATASET_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
+                                     LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES, STAGES_NEEDING_DATA,
+                                     STAGES_NEEDING_MODEL, VIDEO_BACKENDS)
+from cosmos_exp.config.schema import Config
 
 
-def typed(cfg: DictConfig) -> DictConfig:
+def typed(cfg: DictConfig) -> Config:
     """Merge `cfg` onto the schema so keys and types are checked however it was composed
-    (a saved config replayed by cosmos-exp-reproduce has no defaults list)."""
+    (a saved config replayed by cosmos-exp-reproduce has no defaults list). The result is a read-only
+    DictConfig that carries the schema's types; functions name it by its dataclass, `Config`."""
+    # Through a plain container: a node Hydra composed keeps its schema type, and keys added to it with
+    # `+key=`/`++key=` would ride along unchecked; untyped, every key is checked against the schema.
+    plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        merged = OmegaConf.merge(OmegaConf.structured(Config), plain)
     except OmegaConfBaseException as err:
-        raise ConfigError(str(getattr(err, "full_key", "") or "?"), str(err).splitlines()[0]) from None
+        message = str(err).splitlines()[0]
+        hint = "no such key in the schema: check its spelling (cosmos-exp --cfg job lists every key)" if "not in" in message else ""
+        raise ConfigError(str(getattr(err, "full_key", "") or "?"), message, hint) from None
     OmegaConf.set_readonly(merged, True)
     return merged
 
@@ -59,7 +56,7 @@ def _missing_keys(node: object, prefix: str = "") -> List[str]:
     return found
 
 
-def check_missing(cfg: DictConfig) -> None:
+def check_missing(cfg: Config) -> None:
     # OmegaConf.missing_keys resolves interpolations and trips over ${x} pointing at a missing x.
     missing = _missing_keys(OmegaConf.to_container(cfg, resolve=False))
     if missing:
@@ -67,7 +64,7 @@ def check_missing(cfg: DictConfig) -> None:
                           "set it on the command line, e.g. " + " ".join(f"{k}=..." for k in missing))
 
 
-def check_choices(cfg: DictConfig) -> None:
+def check_choices(cfg: Config) -> None:
     _one_of("stage.name", cfg.stage.name, STAGES)
     _one_of("backend.name", cfg.backend.name, BACKENDS)
     _one_of("model.family", cfg.model.family, FAMILIES)
@@ -79,11 +76,10 @@ def check_choices(cfg: DictConfig) -> None:
     _one_of("generation.engine", cfg.generation.engine, ENGINES)
     for i, logger in enumerate(cfg.train.loggers):
         _one_of(f"train.loggers[{i}]", logger, LOGGERS)
-    for i, metric in enumerate(cfg.eval.metrics):
-        _one_of(f"eval.metrics[{i}]", metric, METRICS)
+    _one_of("backend.pydantic_check", cfg.backend.pydantic_check, PYDANTIC_MODES)
 
 
-def check_vision(cfg: DictConfig) -> None:
+def check_vision(cfg: Config) -> None:
     v = cfg.dataset.vision
     if (v.nframes is None) == (v.fps is None):
         raise ConfigError("dataset.vision.nframes", "set exactly one of nframes and fps "
@@ -101,7 +97,7 @@ def check_vision(cfg: DictConfig) -> None:
         raise ConfigError("dataset.vision.total_pixels", f"{v.total_pixels} is below min_pixels {v.min_pixels}")
 
 
-def check_dataset(cfg: DictConfig) -> None:
+def check_dataset(cfg: Config) -> None:
     d = cfg.dataset
     if d.kind == "blend":
         if not d.blend:
@@ -121,11 +117,11 @@ def check_dataset(cfg: DictConfig) -> None:
                 raise ConfigError(key, f"directory {root} does not exist", hint)
 
 
-def world_size(cfg: DictConfig) -> int:
+def world_size(cfg: Config) -> int:
     return cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node
 
 
-def check_parallelism(cfg: DictConfig) -> None:
+def check_parallelism(cfg: Config) -> None:
     p = cfg.parallelism
     if p.nnodes < 1 or p.nproc_per_node < 1:
         raise ConfigError("parallelism.nproc_per_node", "nnodes and nproc_per_node must be >= 1")
@@ -148,7 +144,7 @@ def check_parallelism(cfg: DictConfig) -> None:
                               f"tp_size ({p.tp_size}) x dp_shard_size ({shard}) must equal the world size ({world})")
 
 
-def check_train(cfg: DictConfig) -> None:
+def check_train(cfg: Config) -> None:
     t = cfg.train
     if (t.warmup_steps is None) == (t.warmup_ratio is None):
         raise ConfigError("train.warmup_steps", "set exactly one of warmup_steps and warmup_ratio",
@@ -178,7 +174,7 @@ def check_train(cfg: DictConfig) -> None:
         raise ConfigError("train.loss", "the trajectory (flow-matching) loss is on the roadmap, not built yet")
 
 
-def check_model(cfg: DictConfig) -> None:
+def check_model(cfg: Config) -> None:
     m = cfg.model
     stage = cfg.stage.name
     if stage not in STAGES_NEEDING_MODEL:
@@ -201,7 +197,7 @@ def check_model(cfg: DictConfig) -> None:
                           "pick the model preset of the checkpoint's family")
 
 
-def check_generation(cfg: DictConfig) -> None:
+def check_generation(cfg: Config) -> None:
     g = cfg.generation
     if g.batch_size < 1:
         raise ConfigError("generation.batch_size", f"must be >= 1, got {g.batch_size}")
@@ -211,10 +207,23 @@ def check_generation(cfg: DictConfig) -> None:
         raise ConfigError("generation.top_p", f"must be in (0, 1], got {g.top_p}")
     if g.max_new_tokens < 1:
         raise ConfigError("generation.max_new_tokens", f"must be >= 1, got {g.max_new_tokens}")
+    if g.repetition_penalty <= 0:
+        raise ConfigError("generation.repetition_penalty", f"must be > 0, got {g.repetition_penalty}")
+    if g.max_items is not None and g.max_items < 1:
+        raise ConfigError("generation.max_items", f"must be >= 1 or null, got {g.max_items}")
+    if g.output_dir is not None and Path(g.output_dir).exists() and not Path(g.output_dir).is_dir():
+        raise ConfigError("generation.output_dir", f"{g.output_dir} exists and is not a directory")
 
 
-def check_eval(cfg: DictConfig) -> None:
+def check_eval(cfg: Config) -> None:
     e = cfg.eval
+    if not e.metrics:
+        raise ConfigError("eval.metrics", "no metric chosen", f"choose from {list(METRICS)}")
+    for i, metric in enumerate(e.metrics):
+        _one_of(f"eval.metrics[{i}]", metric, METRICS)
+    if e.lingo_judge_path and "lingoqa" in e.metrics and not (Path(e.lingo_judge_path) / "config.json").is_file():
+        raise ConfigError("eval.lingo_judge_path", f"{e.lingo_judge_path}/config.json not found",
+                          "point at a local Lingo-Judge directory, or set it to null for the LLM variant")
     if not 0 < e.confidence < 1:
         raise ConfigError("eval.confidence", f"must be in (0, 1), got {e.confidence}")
     if e.judge.concurrency < 1:
@@ -223,23 +232,45 @@ def check_eval(cfg: DictConfig) -> None:
         raise ConfigError("eval.judge.max_cost_usd", f"must be >= 0, got {e.judge.max_cost_usd}")
 
 
-def check_stage_inputs(cfg: DictConfig) -> None:
-    needed = {"judge": ("captions",), "compare": ("a", "b")}.get(cfg.stage.name, ())
+def check_backend(cfg: Config) -> None:
+    b = cfg.backend
+    if b.name != "cosmos_rl":
+        return
+    for key in ("redis_port", "controller_port"):
+        if not 0 < b[key] < 65536:
+            raise ConfigError(f"backend.{key}", f"{b[key]} is not a TCP port")
+    if b.redis_port == b.controller_port:
+        raise ConfigError("backend.controller_port", f"redis-server and the controller cannot share port {b.redis_port}")
+    if b.checkpoint_poll_s <= 0:
+        raise ConfigError("backend.checkpoint_poll_s", f"must be > 0 seconds, got {b.checkpoint_poll_s}")
+
+
+def check_stage_inputs(cfg: Config) -> None:
+    """Earlier runs a stage reads by path, and inputs a stage cannot take."""
+    stage = cfg.stage.name
+    needed = {"judge": ("captions",), "compare": ("a", "b")}.get(stage, ())
     for key in needed:
         value = cfg[key]
         if value is None:
-            raise ConfigError(key, f"stage={cfg.stage.name} needs {key}=<run directory>")
+            raise ConfigError(key, f"stage={stage} needs {key}=<run directory>")
         if not Path(value).is_dir():
             raise ConfigError(key, f"run directory {value} does not exist")
+    if stage == "evaluate":
+        if cfg.captions:
+            raise ConfigError("captions", "stage=evaluate captions into its own run directory",
+                              "drop captions=..., or use stage=judge to score an existing caption run")
+        if cfg.generation.output_dir:
+            raise ConfigError("generation.output_dir", "stage=evaluate keeps captions in its run directory",
+                              "resume an evaluation by rerunning into the same hydra.run.dir / hydra.sweep.dir")
 
 
-RULES: List[Callable[[DictConfig], None]] = [
+RULES: List[Callable[[Config], None]] = [
     check_missing, check_choices, check_model, check_vision, check_dataset, check_parallelism,
-    check_train, check_generation, check_eval, check_stage_inputs,
+    check_train, check_generation, check_eval, check_backend, check_stage_inputs,
 ]
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: Config) -> None:
     """Run every rule; the first failure raises a ConfigError naming its key."""
     for rule in RULES:
         rule(cfg)

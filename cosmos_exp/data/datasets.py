@@ -23,16 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from cosmos_exp.config.errors import DataError
 from cosmos_exp.data.conversation import build_conversation
 from cosmos_exp.data.labels import LabelError, caption_target, read_label
 from cosmos_exp.data.prompts import load_prompt
 
 KINDS = ("caption", "blend", "mcq", "lingoqa")
 QA_FILES = {"mcq": "mcq.jsonl", "lingoqa": "lingoqa.jsonl"}
-
-
-class DataError(ValueError):
-    """A bad data item in strict mode (the message names the file)."""
 
 
 @dataclass

@@ -8,10 +8,12 @@
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from cosmos_exp import rundir
+from cosmos_exp.config.schema import Config
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import atomic_directory, write_json_atomic
@@ -30,18 +32,18 @@ def _up_to_date(directory: Path, stamp: Dict[str, Any]) -> bool:
         return False
 
 
-def _dataset_stamp(cfg: DictConfig) -> Dict[str, Any]:
+def _dataset_stamp(cfg: Config) -> Dict[str, Any]:
     d = cfg.dataset
     layout = {k: d[k] for k in ("train_split", "eval_split", "video_dir", "meta_dir", "camera_suffix",
                                 "video_ext", "label_suffix")}
     return _stamp_of(d.synthetic, "synthetic_av", {"layout": layout})
 
 
-def _model_stamp(cfg: DictConfig) -> Dict[str, Any]:
+def _model_stamp(cfg: Config) -> Dict[str, Any]:
     return _stamp_of(cfg.model.tiny, "tiny_model", {"family": cfg.model.family})
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: Config) -> Plan:
     from cosmos_exp.data.datasets import count_items
 
     p = Plan("prepare")
@@ -56,9 +58,16 @@ def plan(cfg: DictConfig) -> Plan:
     elif d.kind != "blend":
         if not root.is_dir():
             raise ConfigError("dataset.root", f"directory {root} does not exist", "point it at your copy of the data")
-        for split in (d.train_split, d.eval_split):
+        present = _present_splits(cfg)
+        if not present:
+            raise ConfigError("dataset.root", f"{root} holds neither split ({d.train_split}/ nor {d.eval_split}/)",
+                              "point dataset.root at the folder that holds the split folders, or set "
+                              "dataset.train_split / dataset.eval_split to their names")
+        for split in present:
             p.add_input(f"{d.name} {split} items", str(root / split), count_items(d, split))
-        p.outputs.append("data_report.json (bad items with file and reason)")
+        for split in sorted({d.train_split, d.eval_split} - set(present)):
+            p.notes.append(f"split {split}/ is not under {root}: not scanned")
+        p.outputs.append(f"{rundir.DATA_REPORT} (bad items with file and reason)")
     if m.tiny is not None:
         path = Path(m.path)
         if _up_to_date(path, _model_stamp(cfg)):
@@ -70,7 +79,7 @@ def plan(cfg: DictConfig) -> Plan:
     return p
 
 
-def _prepare_synthetic(cfg: DictConfig) -> Dict[str, Any]:
+def _prepare_synthetic(cfg: Config) -> Dict[str, Any]:
     from cosmos_exp.data.synthetic import generate_synthetic_av
 
     root = Path(cfg.dataset.root)
@@ -82,7 +91,7 @@ def _prepare_synthetic(cfg: DictConfig) -> Dict[str, Any]:
     return {"dataset": str(root), "generated": True, **summary}
 
 
-def _prepare_tiny_model(cfg: DictConfig) -> Dict[str, Any]:
+def _prepare_tiny_model(cfg: Config) -> Dict[str, Any]:
     from cosmos_exp.models.tiny import build_tiny_model
 
     path = Path(cfg.model.path)
@@ -99,18 +108,24 @@ def _prepare_tiny_model(cfg: DictConfig) -> Dict[str, Any]:
     return {"model": str(path), "built": True}
 
 
-def _scan_real_dataset(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def _scan_real_dataset(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.data.datasets import build_dataset
 
     report: Dict[str, Any] = {}
-    for split in (cfg.dataset.train_split, cfg.dataset.eval_split):
+    for split in _present_splits(cfg):
         samples, data_report = build_dataset(cfg.dataset, split)
         report[split] = {"usable": len(samples), **data_report.to_dict()}
-    write_json_atomic(run_dir / "data_report.json", report)
+    write_json_atomic(run_dir / rundir.DATA_REPORT, report)
     return {"data_report": report}
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def _present_splits(cfg: Config) -> List[str]:
+    """The splits a real dataset has: preparing one must not need the other."""
+    d = cfg.dataset
+    return [s for s in dict.fromkeys((d.train_split, d.eval_split)) if (Path(d.root) / s).is_dir()]
+
+
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     if cfg.dataset.synthetic is not None:
         result.update(_prepare_synthetic(cfg))

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from cosmos_exp.evaluate.files import read_json
+from cosmos_exp import rundir
 
-CAPTIONS_DIR = "captions"
-INDEX_NAME = "index.json"
 _REQUIRED = ("id", "task", "raw_text", "reference")
 
 
@@ -25,19 +23,12 @@ class CaptionRun:
     checkpoint: Optional[str] = None
 
 
-def caption_files(run_dir: Path) -> List[Path]:
-    d = Path(run_dir) / CAPTIONS_DIR
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.glob("*.json") if not p.name.startswith(".") and p.name != INDEX_NAME)
-
-
 def load_caption_run(run_dir: Path, strict: bool = False) -> CaptionRun:
     run_dir = Path(run_dir).resolve()
     items, bad = [], []
-    for p in caption_files(run_dir):
+    for p in rundir.caption_files(run_dir):
         try:
-            rec = read_json(p)
+            rec = rundir.read_json(p)
             if not isinstance(rec, dict):
                 raise ValueError("not a JSON object")
             missing = [k for k in _REQUIRED if k not in rec]
@@ -49,7 +40,7 @@ def load_caption_run(run_dir: Path, strict: bool = False) -> CaptionRun:
             if strict:
                 raise ValueError(f"bad caption file {p}: {e}") from e
             bad.append({"file": str(p), "reason": str(e)})
-    index = _read_optional(run_dir / CAPTIONS_DIR / INDEX_NAME)
+    index = rundir.read_json_optional(rundir.captions_index(run_dir))
     return CaptionRun(path=run_dir, items=items, bad=bad, index=index, checkpoint=find_checkpoint(run_dir, index, items))
 
 
@@ -57,7 +48,7 @@ def find_checkpoint(run_dir: Path, index: Optional[Dict[str, Any]], items: List[
     """The weights behind the captions: index.json, else run.json, else the caption records."""
     if index and index.get("checkpoint"):
         return str(index["checkpoint"])
-    run_json = _read_optional(Path(run_dir) / "run.json") or {}
+    run_json = rundir.read_run_json(run_dir)
     for holder in (run_json.get("result") or {}, run_json):
         if isinstance(holder, dict) and holder.get("checkpoint"):
             return str(holder["checkpoint"])
@@ -65,14 +56,6 @@ def find_checkpoint(run_dir: Path, index: Optional[Dict[str, Any]], items: List[
         if rec.get("checkpoint"):
             return str(rec["checkpoint"])
     return None
-
-
-def _read_optional(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        obj = read_json(path)
-        return obj if isinstance(obj, dict) else None
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def render_value(value: Any) -> str:

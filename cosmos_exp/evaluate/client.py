@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
 
+from cosmos_exp.config.evaluation import JudgeConfig
 from cosmos_exp.evaluate.cache import JudgeCache
 from cosmos_exp.evaluate.rubric import Rubric
 
@@ -68,7 +69,7 @@ def estimate_tokens(messages: List[Dict[str, str]]) -> int:
     return sum(len(m["content"]) for m in messages) // 4 + 8 * len(messages)
 
 
-def cost_usd(input_tokens: int, output_tokens: int, jcfg: Any) -> float:
+def cost_usd(input_tokens: int, output_tokens: int, jcfg: JudgeConfig) -> float:
     return input_tokens * jcfg.price_input_per_mtok / 1e6 + output_tokens * jcfg.price_output_per_mtok / 1e6
 
 
@@ -111,13 +112,13 @@ def retry_after_s(headers: Any) -> Optional[float]:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def backoff_s(attempt: int, jcfg: Any, rng: random.Random) -> float:
+def backoff_s(attempt: int, jcfg: JudgeConfig, rng: random.Random) -> float:
     """Exponential backoff with 'equal jitter': half fixed, half random, so retries spread out."""
     cap = min(jcfg.backoff_max_s, jcfg.backoff_base_s * (2 ** (attempt - 1)))
     return cap / 2 + rng.uniform(0, cap / 2)
 
 
-def judge_calls(calls: List[JudgeCall], jcfg: Any, api_key: str, cache: JudgeCache,
+def judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: JudgeCache,
                 on_done: Optional[Callable[[str, JudgeOutcome], None]] = None) -> tuple:
     """Run every call (cache first); returns ({cache key: JudgeOutcome}, Usage)."""
     if not isinstance(jcfg, SimpleNamespace):  # a DictConfig: plain attributes are much cheaper per call

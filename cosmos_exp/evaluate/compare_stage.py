@@ -7,30 +7,30 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from cosmos_exp.config import ConfigError
-from cosmos_exp.evaluate.files import read_json
+from cosmos_exp import rundir
+from cosmos_exp.config import Config, ConfigError
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.plan import Plan
 
 PER_KEY_METRICS = ("llm_judge", "local")
 
 
-def plan(cfg: Any) -> Plan:
+def plan(cfg: Config) -> Plan:
     a, b = _check(cfg, "a"), _check(cfg, "b")
     ids_a, ids_b = _ids(a), _ids(b)
     p = Plan(stage="compare")
     p.add_input("judge run a", str(a), len(ids_a))
     p.add_input("judge run b", str(b), len(ids_b))
-    p.outputs += ["comparison.json", "comparison.md"]
+    p.outputs += [rundir.COMPARISON_JSON, rundir.COMPARISON_MD]
     p.notes.append(f"{len(ids_a & ids_b)} items scored by both runs are paired; differences are b - a")
     return p
 
 
-def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     a_dir, b_dir = _check(cfg, "a"), _check(cfg, "b")
     boot = _boot(cfg)
     a, b = _load(a_dir), _load(b_dir)
-    sa, sb = read_json(a_dir / "summary.json"), read_json(b_dir / "summary.json")
+    sa, sb = rundir.read_json(a_dir / rundir.SUMMARY_JSON), rundir.read_json(b_dir / rundir.SUMMARY_JSON)
     ids = sorted(set(a) & set(b))
     metrics: Dict[str, Any] = {}
     warnings: List[str] = []
@@ -53,9 +53,9 @@ def run(cfg: Any, run_dir: Path) -> Dict[str, Any]:
            "paired_items": len(ids), "only_in_a": len(set(a) - set(b)), "only_in_b": len(set(b) - set(a)),
            "bootstrap": boot, "difference": "b - a", "metrics": metrics, "warnings": warnings}
     run_dir = Path(run_dir)
-    write_json_atomic(run_dir / "comparison.json", out)
-    write_text_atomic(run_dir / "comparison.md", render_markdown(out))
-    return {"comparison": str(run_dir / "comparison.json"), "paired_items": len(ids),
+    write_json_atomic(run_dir / rundir.COMPARISON_JSON, out)
+    write_text_atomic(run_dir / rundir.COMPARISON_MD, render_markdown(out))
+    return {"comparison": str(run_dir / rundir.COMPARISON_JSON), "paired_items": len(ids),
             "verdicts": {m: v["overall"]["verdict"] for m, v in metrics.items()}}
 
 
@@ -129,33 +129,23 @@ def render_markdown(out: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check(cfg: Any, which: str) -> Path:
-    value = cfg.get(which)
-    if not value:
-        raise ConfigError(which, "no judge run given", f"pass {which}=<a stage=judge run directory>")
-    path = Path(str(value))
-    if not (path / "summary.json").is_file() or not (path / "scores").is_dir():
-        raise ConfigError(which, f"{path} is not a finished judge run (summary.json and scores/ expected)",
-                          "pass the directory of a stage=judge run")
+def _check(cfg: Config, which: str) -> Path:
+    """a= / b= are set and are directories (config/validate); here: they hold a finished judge run."""
+    path = Path(str(cfg[which]))
+    if not rundir.is_scored_run(path):
+        raise ConfigError(which, f"{path} is not a finished judge run ({rundir.SUMMARY_JSON} and "
+                          f"{rundir.SCORES_DIR}/ expected)", "pass the directory of a stage=judge run")
     return path.resolve()
 
 
 def _ids(run: Path) -> set:
-    return {p.name[: -len(".score.json")] for p in (run / "scores").glob("*.score.json")}
+    return set(rundir.score_files(run))
 
 
 def _load(run: Path) -> Dict[str, Dict[str, Any]]:
-    return {p.name[: -len(".score.json")]: read_json(p) for p in sorted((run / "scores").glob("*.score.json"))}
+    return {item_id: rundir.read_json(p) for item_id, p in rundir.score_files(run).items()}
 
 
-def _boot(cfg: Any) -> Dict[str, Any]:
-    ev = cfg.get("eval") if "eval" in cfg and not _missing(cfg, "eval") else None
-    if ev is None:
-        return {"samples": 2000, "confidence": 0.95, "seed": 0}
+def _boot(cfg: Config) -> Dict[str, Any]:
+    ev = cfg.eval
     return {"samples": int(ev.bootstrap_samples), "confidence": float(ev.confidence), "seed": int(ev.seed)}
-
-
-def _missing(cfg: Any, key: str) -> bool:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.is_missing(cfg, key)

@@ -29,3 +29,8 @@ def describe(metrics: Dict[str, Dict[str, Any]], confidence: float = 0.95) -> st
         n = f" n={h['n']}" if h["n"] is not None else ""
         parts.append(f"{metric} {h['headline']:.4g}{ci}{n}")
     return "; ".join(parts) + f" ({round(100 * confidence)}% CIs in brackets)"
+
+
+def headlines(summary: Dict[str, Any]) -> Dict[str, Any]:
+    """metric -> its headline number, from a whole summary.json (what a judge or evaluate run returns)."""
+    return {m: v.get("headline") for m, v in (summary.get("metrics") or {}).items() if isinstance(v, dict)}

@@ -7,9 +7,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from cosmos_exp.config.schema import Config
 from cosmos_exp.evaluate import bleu as bleu_mod
 from cosmos_exp.evaluate.captions import parsed_caption, render_value
-from cosmos_exp.evaluate.judge_stage import UNPARSED, MISSING_IN_CAPTION, Work, key_states
+from cosmos_exp.evaluate.judging import LINGO_LLM, MISSING_IN_CAPTION, UNPARSED, Work, key_states
 from cosmos_exp.evaluate.lingoqa import lingoqa_fields
 from cosmos_exp.evaluate.local import local_score
 from cosmos_exp.evaluate.mcq import parse_choice
@@ -18,7 +19,7 @@ from cosmos_exp.evaluate.stats import mean_ci
 _MAX_LISTED_FAILURES = 100
 
 
-def score_items(cfg: Any, work: Work, outcomes: Dict[str, Any], lingo: Any = None) -> List[Dict[str, Any]]:
+def score_items(cfg: Config, work: Work, outcomes: Dict[str, Any], lingo: Any = None) -> List[Dict[str, Any]]:
     metrics = list(cfg.eval.metrics)
     items = []
     for rec in work.run.items:
@@ -123,7 +124,7 @@ def _lingoqa_item(rec, work: Work, outcomes, lingo) -> Dict[str, Any]:
             "judge_text": out.text, "cached": out.cached}
 
 
-def summarise(cfg: Any, work: Work, items: List[Dict[str, Any]], usage: Any) -> Dict[str, Any]:
+def summarise(cfg: Config, work: Work, items: List[Dict[str, Any]], usage: Any) -> Dict[str, Any]:
     from omegaconf import OmegaConf
 
     ev = cfg.eval
@@ -145,7 +146,7 @@ def summarise(cfg: Any, work: Work, items: List[Dict[str, Any]], usage: Any) -> 
         metrics["mcq"] = _summarise_mcq(by_metric["mcq"], boot)
     if "lingoqa" in by_metric:
         metrics["lingoqa"] = _summarise_lingoqa(by_metric["lingoqa"], work, cfg, boot)
-        if work.lingo_method == "llm_judge":
+        if work.lingo_method == LINGO_LLM:
             metrics["lingoqa"]["usage"] = usage.as_dict() if usage is not None else None
     for m in ev.metrics:
         metrics.setdefault(m, {"headline": None, "note": "no items of a task this metric applies to"})
@@ -165,7 +166,7 @@ def summarise(cfg: Any, work: Work, items: List[Dict[str, Any]], usage: Any) -> 
     }
 
 
-def _judge_record(cfg: Any, rubric: Any) -> Dict[str, Any]:
+def _judge_record(cfg: Config, rubric: Any) -> Dict[str, Any]:
     j = cfg.eval.judge
     return {"model": j.model, "base_url": j.base_url, "temperature": j.temperature, "seed": j.seed,
             "max_tokens": j.max_tokens, "rubric": rubric.name, "rubric_sha256": rubric.sha256}
@@ -223,12 +224,12 @@ def _summarise_mcq(entries, boot) -> Dict[str, Any]:
             "note": "unparseable answers count as wrong"}
 
 
-def _summarise_lingoqa(entries, work: Work, cfg: Any, boot) -> Dict[str, Any]:
+def _summarise_lingoqa(entries, work: Work, cfg: Config, boot) -> Dict[str, Any]:
     recs = [r for _, r in entries]
     acc = mean_ci([r["value"] for r in recs], **boot)
     out = {"headline": acc["mean"], "accuracy": acc, "method": work.lingo_method,
            "counts": dict(Counter(r["status"] for r in recs))}
-    if work.lingo_method == "llm_judge":
+    if work.lingo_method == LINGO_LLM:
         out["judge"] = _judge_record(cfg, work.lingo_rubric)
         out["note"] = "LLM-judge variant (no Lingo-Judge classifier configured): not the official LingoQA metric"
     else:

@@ -17,20 +17,23 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from cosmos_exp.config.schema import Config
+from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
+from cosmos_exp.data.datasets import DataReport, count_items
 from cosmos_exp.infer import records
 from cosmos_exp.infer.checkpoint import CheckpointInfo, inspect_checkpoint
 from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer
 from cosmos_exp.infer.sharding import Shard, shard_from_env, sweep_point_is_one_unit, take_shard
 from cosmos_exp.plan import Plan
+from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("cosmos_exp.caption")
 
-ENGINES = ("transformers", "vllm")
 WORKER_ENV = "COSMOS_EXP_CAPTION_WORKER"  # set in processes this stage started itself
 WORKER_MODULE = "cosmos_exp.infer.worker"
 RAW_DIR = "captions_raw"
@@ -38,47 +41,16 @@ RAW_DIR = "captions_raw"
 
 # ---------------------------------------------------------------- plan (cheap: no torch)
 
-def _check_generation(cfg: DictConfig) -> None:
-    g = cfg.generation
-    if g.engine not in ENGINES:
-        raise ConfigError("generation.engine", f"{g.engine!r} is not one of {', '.join(ENGINES)}")
-    if g.batch_size < 1:
-        raise ConfigError("generation.batch_size", f"must be >= 1, got {g.batch_size}")
-    if g.max_new_tokens < 1:
-        raise ConfigError("generation.max_new_tokens", f"must be >= 1, got {g.max_new_tokens}")
-    if g.do_sample and g.temperature <= 0:
-        raise ConfigError("generation.temperature", "sampling (do_sample=true) needs temperature > 0")
-    if g.repetition_penalty <= 0:
-        raise ConfigError("generation.repetition_penalty", f"must be > 0, got {g.repetition_penalty}")
-    if g.max_items is not None and g.max_items < 1:
-        raise ConfigError("generation.max_items", f"must be >= 1 or null, got {g.max_items}")
-    if g.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+def _check_engine_installed(cfg: Config) -> None:
+    """The config's values are checked by config/validate; whether the chosen engine is installed is not a value."""
+    if cfg.generation.engine == "vllm" and importlib.util.find_spec("vllm") is None:
         raise ConfigError("generation.engine", "vllm is not installed in this environment",
                           "pip install 'cosmos_exp[vllm]' on a CUDA machine, or generation.engine=transformers")
-    if g.output_dir is not None and Path(g.output_dir).exists() and not Path(g.output_dir).is_dir():
-        raise ConfigError("generation.output_dir", f"{g.output_dir} exists and is not a directory")
 
 
-def _cheap_item_count(dataset_cfg: DictConfig, split: str) -> Tuple[Optional[int], str]:
-    """How many items the split lists, without decoding anything: the data package's own listing when it
-    provides one, else the label files of the cookbook layout."""
-    try:
-        from cosmos_exp.data import datasets as data_datasets  # noqa: WPS433 (cheap module by contract)
-
-        for name in ("count_items", "list_items"):
-            fn = getattr(data_datasets, name, None)
-            if fn is not None:
-                found = fn(dataset_cfg, split)
-                return (found if isinstance(found, int) else len(found)), f"{dataset_cfg.root}/{split}"
-    except ImportError:
-        pass
-    if dataset_cfg.kind != "caption":
-        return None, f"{dataset_cfg.root}/{split}"
-    meta_dir = Path(dataset_cfg.root) / split / dataset_cfg.meta_dir
-    return len(list(meta_dir.glob("*" + dataset_cfg.label_suffix))), str(meta_dir)
 
 
-def generation_settings(cfg: DictConfig) -> Dict[str, Any]:
+def generation_settings(cfg: Config) -> Dict[str, Any]:
     g = cfg.generation
     settings = {"engine": g.engine, "batch_size": g.batch_size, "max_new_tokens": g.max_new_tokens,
                 "do_sample": g.do_sample, "repetition_penalty": g.repetition_penalty, "seed": g.seed}
@@ -88,23 +60,23 @@ def generation_settings(cfg: DictConfig) -> Dict[str, Any]:
     return settings
 
 
-def eval_split(cfg: DictConfig) -> str:
+def eval_split(cfg: Config) -> str:
     return cfg.generation.split or cfg.dataset.eval_split
 
 
-def resume_key(cfg: DictConfig, checkpoint: str) -> Dict[str, Any]:
+def resume_key(cfg: Config, checkpoint: str) -> Dict[str, Any]:
     """What must match for a rerun to reuse existing outputs (batch size may change; it only pads)."""
     settings = {k: v for k, v in generation_settings(cfg).items() if k != "batch_size"}
     return {"checkpoint": checkpoint, "dataset": cfg.dataset.name, "split": eval_split(cfg),
             "generation": settings}
 
 
-def check_resumable(cfg: DictConfig, root: Path, checkpoint: str) -> None:
+def check_resumable(cfg: Config, root: Path, checkpoint: str) -> None:
     """Refuse to mix answers of different weights or settings in one captions/ directory."""
     if cfg.generation.force:
         return
     try:
-        previous = json.loads((root / records.CAPTIONS_DIR / records.INDEX_NAME).read_text(encoding="utf-8"))
+        previous = rundir.read_json(rundir.captions_index(root))
     except (OSError, ValueError):
         return
     old = previous.get("resume_key")
@@ -116,16 +88,16 @@ def check_resumable(cfg: DictConfig, root: Path, checkpoint: str) -> None:
                           "use a new output directory, or generation.force=true to regenerate every item")
 
 
-def captions_root(cfg: DictConfig, run_dir: Path) -> Path:
+def captions_root(cfg: Config, run_dir: Path) -> Path:
     """Where captions/ lives: the run directory, or generation.output_dir to resume / share one."""
     return Path(cfg.generation.output_dir).resolve() if cfg.generation.output_dir else Path(run_dir)
 
 
-def plan(cfg: DictConfig) -> Plan:
-    _check_generation(cfg)
+def plan(cfg: Config) -> Plan:
+    _check_engine_installed(cfg)
     info = inspect_checkpoint(cfg.model.path)
     split = eval_split(cfg)
-    count, where = _cheap_item_count(cfg.dataset, split)
+    count, where = count_items(cfg.dataset, split), f"{cfg.dataset.root}/{split}"
     if count == 0:
         raise ConfigError("generation.split", f"dataset '{cfg.dataset.name}' has no items in split '{split}' "
                           f"(looked in {where})", "check dataset.root and generation.split")
@@ -154,9 +126,6 @@ def plan(cfg: DictConfig) -> Plan:
     p.notes.append("existing outputs are " + ("regenerated (force=true)" if cfg.generation.force else "skipped"))
     if cfg.generation.engine == "vllm":
         p.notes.append("vllm engine: needs the vllm package and a CUDA device (untested in CI)")
-    if cfg.model.get("family") and cfg.model.family != info.model_type:
-        p.notes.append(f"model.family={cfg.model.family} but the checkpoint is {info.model_type}: "
-                       "the checkpoint's model_type decides")
     return p
 
 
@@ -169,8 +138,8 @@ def _launched_externally() -> bool:
 
 # ---------------------------------------------------------------- run
 
-def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    _check_generation(cfg)
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
+    _check_engine_installed(cfg)
     info = inspect_checkpoint(cfg.model.path)
     root = captions_root(cfg, Path(run_dir))
     nproc = cfg.parallelism.nproc_per_node
@@ -180,22 +149,22 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         return run_shard(cfg, root, shard_from_env(), info)
 
 
-def _run_workers(cfg: DictConfig, run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
+def _run_workers(cfg: Config, run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
     from cosmos_exp.infer.launch import ShardFailed, launch_workers, python_module_argv
 
     config_path = run_dir / "caption_worker.yaml"
     OmegaConf.save(cfg, config_path, resolve=True)
     argv = python_module_argv(WORKER_MODULE, str(config_path), str(root))
     try:
-        launch_workers(argv, nproc, run_dir / "logs", extra_env={WORKER_ENV: "1"})
+        launch_workers(argv, nproc, run_dir / rundir.LOGS_DIR, extra_env={WORKER_ENV: "1"})
     except ShardFailed:
         log.error("caption shards failed; finished items are kept, a rerun does the rest")
         raise
-    index = json.loads((root / records.CAPTIONS_DIR / records.INDEX_NAME).read_text(encoding="utf-8"))
-    return {"captions_dir": str(root / records.CAPTIONS_DIR), "checkpoint": index["checkpoint"], **index["counts"]}
+    index = rundir.read_json(rundir.captions_index(root))
+    return {"captions_dir": str(rundir.captions_dir(root)), "checkpoint": index["checkpoint"], **index["counts"]}
 
 
-def _load_samples(cfg: DictConfig) -> Tuple[List[Any], Dict[str, str]]:
+def _load_samples(cfg: Config) -> Tuple[List[Any], Dict[str, str]]:
     from cosmos_exp.data.datasets import build_dataset
 
     samples, report = build_dataset(cfg.dataset, eval_split(cfg))
@@ -218,19 +187,9 @@ def prompt_turns(conversation: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return [turn for turn in conversation if turn.get("role") != "assistant"]
 
 
-def _data_report_skips(report: Any) -> Dict[str, str]:
-    """Items the data package skipped ({file: reason}), whatever shape its report has."""
-    skipped = getattr(report, "skipped", None) or []
-    out: Dict[str, str] = {}
-    for entry in skipped:
-        if isinstance(entry, dict):
-            out[str(entry.get("file") or entry.get("path") or entry.get("id"))] = str(entry.get("reason"))
-        elif isinstance(entry, (tuple, list)) and len(entry) >= 2:
-            out[str(entry[0])] = str(entry[1])
-        else:
-            out[str(getattr(entry, "file", None) or getattr(entry, "path", entry))] = \
-                str(getattr(entry, "reason", ""))
-    return out
+def _data_report_skips(report: DataReport) -> Dict[str, str]:
+    """Items the data package skipped, {file: reason}."""
+    return {file: reason for file, reason in report.skipped}
 
 
 @contextmanager
@@ -247,7 +206,7 @@ def _index_lock(captions_dir: Path) -> Iterator[None]:
 def _update_index(captions_dir: Path, ids: List[str], header: Dict[str, Any], world_size: int) -> Dict[str, Any]:
     with _index_lock(captions_dir):
         index = records.build_index(captions_dir, ids, records.read_shard_reports(captions_dir), header, world_size)
-        records.write_json_atomic(captions_dir / records.INDEX_NAME, index)
+        write_json_atomic(captions_dir / rundir.CAPTIONS_INDEX, index)
     return index
 
 
@@ -264,12 +223,12 @@ class _ShardReport:
         }
 
     def save(self) -> None:
-        records.write_json_atomic(self.path, self.data)
+        write_json_atomic(self.path, self.data)
 
 
-def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -> Dict[str, Any]:
+def run_shard(cfg: Config, root: Path, shard: Shard, info: CheckpointInfo) -> Dict[str, Any]:
     """Answer this rank's share of the split; returns the counts of index.json."""
-    captions_dir = root / records.CAPTIONS_DIR
+    captions_dir = rundir.captions_dir(root)
     captions_dir.mkdir(parents=True, exist_ok=True)
     check_resumable(cfg, root, info.path)
     samples, dataset_skips = _load_samples(cfg)
@@ -277,7 +236,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
     mine = take_shard(samples, shard)
     records.remove_stale_temps(captions_dir, [s.id for s in mine])
     force = cfg.generation.force
-    pending = [s for s in mine if force or not records.is_done(records.caption_path(captions_dir, s.id))]
+    pending = [s for s in mine if force or not records.is_done(rundir.caption_path(captions_dir, s.id))]
     header = {
         "checkpoint": info.path, "model_type": info.model_type,
         "dataset": {"name": cfg.dataset.name, "kind": cfg.dataset.kind, "root": str(cfg.dataset.root),
@@ -303,7 +262,7 @@ def run_shard(cfg: DictConfig, root: Path, shard: Shard, info: CheckpointInfo) -
     return {"captions_dir": str(captions_dir), "checkpoint": info.path, **index["counts"]}
 
 
-def _generate_all(cfg: DictConfig, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
+def _generate_all(cfg: Config, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
                   report: _ShardReport, header: Dict[str, Any]) -> None:
     from cosmos_exp.infer.engine_hf import make_engine
 
@@ -381,7 +340,7 @@ def _generate_batch(engine: Any, ready: List[Tuple[Any, Any]], strict: bool, fai
     return outputs
 
 
-def _write_output(cfg: DictConfig, info: CheckpointInfo, sample: Any, out: Any, settings: Dict[str, Any],
+def _write_output(cfg: Config, info: CheckpointInfo, sample: Any, out: Any, settings: Dict[str, Any],
                   captions_dir: Path, root: Path, report: _ShardReport) -> None:
     conversation = prompt_turns(sample.conversation)
     if sample.task == "caption":
@@ -397,8 +356,8 @@ def _write_output(cfg: DictConfig, info: CheckpointInfo, sample: Any, out: Any, 
         shard={"rank": report.data["rank"], "world_size": report.data["world_size"]},
     )
     if cfg.generation.cookbook_raw:  # written first: an item is done only once its record exists
-        records.write_text_atomic(root / RAW_DIR / f"{sample.id}.txt", out.text)
-    records.write_json_atomic(records.caption_path(captions_dir, sample.id), record)
+        write_text_atomic(root / RAW_DIR / f"{sample.id}.txt", out.text)
+    write_json_atomic(rundir.caption_path(captions_dir, sample.id), record)
     report.data["generated"] += 1
     report.data["generated_tokens"] += out.num_tokens
     counts = report.data["parse_status"]

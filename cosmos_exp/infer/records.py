@@ -10,11 +10,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.rundir import SHARDS_DIR, caption_path
 
-CAPTIONS_DIR = "captions"
-INDEX_NAME = "index.json"
-SHARDS_DIR = ".shards"  # inside captions/: one report per rank, merged into index.json
 # Ids become file names; the cookbook's judge takes the id as the name before the first dot.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-]*$")
 
@@ -23,10 +20,6 @@ def check_item_id(item_id: str) -> None:
     """Ids are file names: letters, digits, '_' and '-' only (a '.' would cut the cookbook judge's id)."""
     if not _SAFE_ID.match(item_id):
         raise ValueError(f"item id {item_id!r} cannot be a file name (allowed: letters, digits, '_', '-')")
-
-
-def caption_path(captions_dir: Path, item_id: str) -> Path:
-    return Path(captions_dir) / f"{item_id}.json"
 
 
 def is_done(path: Path) -> bool:

@@ -5,19 +5,19 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from cosmos_exp.config.schema import Config
+from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.repro.metadata import environment_record, git_state, now_iso
 from cosmos_exp.repro.secrets import redact_tree, scrub_dir
 
-RUN_JSON = "run.json"
-RESOLVED_YAML = "resolved.yaml"
 # Set by cosmos-exp-reproduce in the child it starts.
 REPRODUCE_ENV = "COSMOS_EXP_REPRODUCE_OF"
 
 
-def resolved_yaml(cfg: DictConfig) -> str:
+def resolved_yaml(cfg: Config) -> str:
     """The fully resolved config with secret-named values and secret env values redacted."""
     tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     return OmegaConf.to_yaml(OmegaConf.create(redact_tree(tree)))
@@ -26,7 +26,7 @@ def resolved_yaml(cfg: DictConfig) -> str:
 class RunRecord:
     """Writes resolved.yaml and run.json at start, and run.json again with the outcome at the end."""
 
-    def __init__(self, run_dir: Path, cfg: DictConfig, overrides: list) -> None:
+    def __init__(self, run_dir: Path, cfg: Config, overrides: list) -> None:
         self.run_dir = Path(run_dir)
         self.info: Dict[str, Any] = {
             "stage": cfg.stage.name,
@@ -44,7 +44,7 @@ class RunRecord:
         self.info["argv"] = redact_tree(self.info["argv"])
         write_text_atomic(self.run_dir / RESOLVED_YAML, resolved_yaml(cfg))
         self._write()
-        scrub_dir(self.run_dir / ".hydra")
+        scrub_dir(self.run_dir / HYDRA_DIR)
 
     def _write(self) -> None:
         write_json_atomic(self.run_dir / RUN_JSON, self.info)

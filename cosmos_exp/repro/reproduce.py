@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import List, Optional
 
 from cosmos_exp.repro.metadata import git_state
-from cosmos_exp.repro.record import REPRODUCE_ENV, RESOLVED_YAML, RUN_JSON
+from cosmos_exp.repro.record import REPRODUCE_ENV
+from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
 
-REQUIRED_FILES = (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", RUN_JSON, RESOLVED_YAML)
+REQUIRED_FILES = (f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/overrides.yaml", f"{HYDRA_DIR}/hydra.yaml", RUN_JSON, RESOLVED_YAML)
 
 
 class IncompleteRunDir(RuntimeError):
@@ -51,7 +52,7 @@ def revision_warnings(info: dict) -> List[str]:
 
 def reproduce_argv(run_dir: Path, new_dir: Path) -> List[str]:
     return [sys.executable, "-m", "cosmos_exp.run",
-            "--config-path", str((run_dir / ".hydra").resolve()), "--config-name", "config",
+            "--config-path", str((run_dir / HYDRA_DIR).resolve()), "--config-name", "config",
             f"hydra.run.dir={new_dir}",
             f"hydra.job_logging.handlers.file.filename={new_dir}/log.txt"]
 

@@ -1,12 +1,11 @@
 """Read a sweep's child runs into rows (no plotting, no torch): what stage=report tabulates and ranks."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from cosmos_exp.evaluate.headline import headline_ci
-from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp import rundir
 
 # Keys that identify the checkpoint, shown as its own columns rather than as swept overrides.
 CHECKPOINT_KEYS = ("model.path", "sweep.checkpoints")
@@ -38,21 +37,13 @@ class Child:
         return f"step_{self.step}" if self.step is not None else f"job {self.job}"
 
 
-def _read_json(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _job_order(path: Path) -> Tuple[int, str]:
     return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
 
 
 def child_dirs(sweep_dir: Path) -> List[Path]:
     """Run directories directly under the sweep directory (Hydra's <sweep>/<job num>), in job order."""
-    return sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and (p / "run.json").is_file()), key=_job_order)
+    return sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and rundir.is_run_dir(p)), key=_job_order)
 
 
 def _overrides(run: Dict[str, Any]) -> Dict[str, str]:
@@ -65,14 +56,14 @@ def _overrides(run: Dict[str, Any]) -> Dict[str, str]:
 
 
 def load_child(path: Path) -> Child:
-    run = _read_json(path / "run.json") or {}
+    run = rundir.read_run_json(path)
     child = Child(job=path.name, run_dir=str(path.resolve()), status=str(run.get("status", "unknown")),
                   stage=run.get("stage"), overrides=_overrides(run))
     child.config = _config_of(path)
-    summary = _read_json(path / "summary.json")
-    record = _read_json(path / "evaluate.json") or {}
+    summary = rundir.read_json_optional(path / rundir.SUMMARY_JSON)
+    record = rundir.read_json_optional(path / rundir.EVALUATE_JSON) or {}
     if summary is None:
-        child.problem = "no readable summary.json" + (f" (run status {child.status})" if child.status else "")
+        child.problem = f"no readable {rundir.SUMMARY_JSON}" + (f" (run status {child.status})" if child.status else "")
         return child
     child.checkpoint = record.get("checkpoint") or summary.get("checkpoint")
     child.step = record.get("step")
@@ -80,9 +71,9 @@ def load_child(path: Path) -> Child:
     child.role = record.get("role")
     if child.step is None and child.checkpoint:
         try:
-            child.step = ckpt.step_of(child.checkpoint)
-            parent = Path(child.checkpoint).parent
-            child.train_run = str(parent.parent) if parent.name == "checkpoints" else None
+            child.step = rundir.step_of(child.checkpoint)
+            train_run = rundir.train_run_of(child.checkpoint)
+            child.train_run = str(train_run) if train_run is not None else None
         except ValueError:
             pass
     dataset = (summary.get("caption_index") or {}).get("dataset") or {}
@@ -98,7 +89,7 @@ def _config_of(path: Path) -> Dict[str, Any]:
     from omegaconf import OmegaConf
 
     try:
-        cfg = OmegaConf.load(path / "resolved.yaml")
+        cfg = rundir.load_run_config(path, typed=False)
     except Exception:  # a missing or broken file: the row still stands on summary.json
         return {}
     picked = {"model": "model.name", "dataset": "dataset.name", "eval": "eval.name", "metrics": "eval.metrics",

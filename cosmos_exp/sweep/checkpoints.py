@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from cosmos_exp.config.schema import Config
 from cosmos_exp.config import ConfigError
-from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp import rundir
 
 # The parts of a config that decide an evaluation's scores; name, paths, launcher settings do not.
 FINGERPRINT_KEYS = ("stage", "model", "dataset", "generation", "eval", "seed")
@@ -19,11 +20,11 @@ def complete_checkpoints(train_run: Union[str, Path], key: str = "sweep.checkpoi
     root = Path(train_run).expanduser()
     if not root.is_dir():
         raise ConfigError(key, f"training run directory {root} does not exist")
-    found = ckpt.list_complete(root)
+    found = rundir.list_complete(root)
     if not found:
-        partial = sorted(p.name for p in ckpt.checkpoints_dir(root).glob("*step_*")) \
-            if ckpt.checkpoints_dir(root).is_dir() else []
-        raise ConfigError(key, f"{root} has no complete checkpoints/step_N (a complete one holds {ckpt.COMPLETE})"
+        partial = sorted(p.name for p in rundir.checkpoints_dir(root).glob("*step_*")) \
+            if rundir.checkpoints_dir(root).is_dir() else []
+        raise ConfigError(key, f"{root} has no complete checkpoints/step_N (a complete one holds {rundir.COMPLETE})"
                           + (f"; found only incomplete {partial}" if partial else ""),
                           "point at a stage=sft run directory that saved at least one checkpoint")
     return [p.resolve() for p in found]
@@ -33,18 +34,14 @@ def base_model(train_run: Union[str, Path], key: str = "sweep.include_base") -> 
     """The model a training run started from: model.path of its resolved.yaml (relative to the run's cwd)."""
     run = Path(train_run)
     try:
-        path = OmegaConf.select(OmegaConf.load(run / "resolved.yaml"), "model.path")
+        path = OmegaConf.select(rundir.load_run_config(run, typed=False), "model.path")
     except (OSError, ValueError) as err:
-        raise ConfigError(key, f"cannot read the base model of {run} from its resolved.yaml: {err}") from None
+        raise ConfigError(key, f"cannot read the base model of {run} from its {rundir.RESOLVED_YAML}: {err}") from None
     if not path:
-        raise ConfigError(key, f"{run}/resolved.yaml names no model.path")
+        raise ConfigError(key, f"{run}/{rundir.RESOLVED_YAML} names no model.path")
     base = Path(str(path)).expanduser()
     if not base.is_absolute():
-        try:
-            cwd = json.loads((run / "run.json").read_text(encoding="utf-8")).get("cwd") or "."
-        except (OSError, ValueError):
-            cwd = "."
-        base = Path(cwd) / base
+        base = Path(rundir.read_run_json(run).get("cwd") or ".") / base
     if not base.is_dir():
         raise ConfigError(key, f"the base model {base} of training run {run} does not exist")
     return base.resolve()
@@ -58,7 +55,7 @@ def checkpoint_lineage(path: Optional[str], train_run: Optional[str] = None) -> 
         return out
     p = Path(path).resolve()
     try:
-        out["step"] = ckpt.step_of(p)
+        out["step"] = rundir.step_of(p)
     except ValueError:  # a base model or any HF directory
         if train_run:
             try:
@@ -67,18 +64,19 @@ def checkpoint_lineage(path: Optional[str], train_run: Optional[str] = None) -> 
             except ConfigError:
                 pass
         return out
-    if p.parent.name == "checkpoints":
-        out["train_run"] = str(p.parent.parent)
-    if ckpt.is_complete(p):
+    train_run_dir = rundir.train_run_of(p)
+    if train_run_dir is not None:
+        out["train_run"] = str(train_run_dir)
+    if rundir.is_complete(p):
         try:
-            info = ckpt.read_info(p)
+            info = rundir.read_checkpoint_info(p)
         except (OSError, ValueError):
             info = {}
         out["checkpoint_info"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}
     return out
 
 
-def settings_fingerprint(cfg: DictConfig) -> str:
+def settings_fingerprint(cfg: Config) -> str:
     """sha256 over the resolved settings that decide the scores (FINGERPRINT_KEYS)."""
     tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     picked = {k: tree.get(k) for k in FINGERPRINT_KEYS}

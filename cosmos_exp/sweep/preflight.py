@@ -16,10 +16,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from cosmos_exp.config import ConfigError, NotImplementedStage
+from cosmos_exp import rundir
+from cosmos_exp.config import Config, ConfigError, DataError
 from cosmos_exp.repro.atomic import write_json_atomic
 
-SWEEP_JSON = "sweep.json"
 CHECKPOINTS_KEY = "sweep.checkpoints"
 MULTIRUN_FLAGS = ("-m", "--multirun")
 # Hydra flags after which nothing is launched (or that change where the config comes from): leave alone.
@@ -145,7 +145,7 @@ def _environment(extra: Dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _skip_state(cfg: Any, job_dir: Path) -> str:
+def _skip_state(cfg: Config, job_dir: Path) -> str:
     if cfg.stage.name != "evaluate" or not cfg.sweep.skip_done:
         return "to run"
     from cosmos_exp.sweep.checkpoints import settings_fingerprint
@@ -209,8 +209,8 @@ def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str]
           file=sys.stderr)
     if sweep_dir is None:
         return flags + overrides
-    previous = (sweep_dir / SWEEP_JSON).is_file()
-    write_json_atomic(sweep_dir / SWEEP_JSON, {
+    previous = (sweep_dir / rundir.SWEEP_JSON).is_file()
+    write_json_atomic(sweep_dir / rundir.SWEEP_JSON, {
         "argv": list(argv), "expanded": expanded, "sweep_dir": str(sweep_dir), "resumed": previous,
         "jobs": records})
     print(f"cosmos-exp: sweep directory {sweep_dir} (resume: the same command with hydra.sweep.dir={sweep_dir}; "
@@ -224,6 +224,6 @@ def _task_only(job: List[str]) -> List[str]:
 
 
 def _fail(err: Exception) -> None:
-    known = isinstance(err, (ConfigError, NotImplementedStage))
+    known = isinstance(err, (ConfigError, DataError))
     print(f"cosmos-exp: {err}" if known else f"cosmos-exp: {type(err).__name__}: {err}", file=sys.stderr)
-    raise SystemExit(3 if isinstance(err, NotImplementedStage) else 2)
+    raise SystemExit(2)

@@ -9,23 +9,21 @@ CIs said plainly), and the chain child run -> checkpoint -> training run for eve
 
 import csv
 import io
-import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from omegaconf import DictConfig
 
-from cosmos_exp.config import ConfigError
+from cosmos_exp import rundir
+from cosmos_exp.config import Config, ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.sweep.aggregate import Child, child_dirs, load_child, pick_best, swept_keys
-from cosmos_exp.sweep.preflight import SWEEP_JSON
 
 log = logging.getLogger("cosmos_exp.report")
 
 
-def _sweep_dir(cfg: DictConfig) -> Path:
+def _sweep_dir(cfg: Config) -> Path:
     if not cfg.sweep.dir:
         raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
                           "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
@@ -38,13 +36,13 @@ def _sweep_dir(cfg: DictConfig) -> Path:
     return root.resolve()
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: Config) -> Plan:
     root = _sweep_dir(cfg)
     children = [load_child(p) for p in child_dirs(root)]
     usable = [c for c in children if not c.problem]
     p = Plan(stage="report")
     p.add_input("sweep directory (child runs)", str(root), len(children))
-    p.outputs += ["report.csv", "report.md", "report.json", "plots/<metric>.png"]
+    p.outputs += [rundir.REPORT_CSV, rundir.REPORT_MD, rundir.REPORT_JSON, f"{rundir.PLOTS_DIR}/<metric>.png"]
     metrics = sorted({m for c in usable for m in c.metrics})
     p.notes.append(f"{len(usable)} child run(s) with summary.json; metrics {', '.join(metrics) or 'none'}")
     for c in children:
@@ -53,7 +51,7 @@ def plan(cfg: DictConfig) -> Plan:
     return p
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     root = _sweep_dir(cfg)
     run_dir = Path(run_dir)
     children = [load_child(p) for p in child_dirs(root)]
@@ -63,12 +61,12 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                                c.step if c.step is not None else -1, c.job))
     metrics = sorted({m for c in usable for m in c.metrics})
     confidence = next((c.confidence for c in usable if c.confidence), 0.95)
-    sweep = _read(root / SWEEP_JSON)
+    sweep = rundir.read_json_optional(root / rundir.SWEEP_JSON)
     never_started = _never_started(sweep, children)
     best = {m: pick_best(usable, m, keys) for m in metrics}
-    plots = write_plots(usable, metrics, keys, run_dir / "plots", confidence)
+    plots = write_plots(usable, metrics, keys, run_dir / rundir.PLOTS_DIR, confidence)
     rows = [_row(c, keys, metrics) for c in usable]
-    write_text_atomic(run_dir / "report.csv", render_csv(rows, keys, metrics))
+    write_text_atomic(run_dir / rundir.REPORT_CSV, render_csv(rows, keys, metrics))
     report = {
         "stage": "report", "sweep_dir": str(root), "confidence": confidence, "swept_keys": keys,
         "expanded": (sweep or {}).get("expanded"), "metrics": metrics,
@@ -78,12 +76,12 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         "best": best, "plots": {m: str(p) for m, p in plots.items()},
         "higher_is_better": "every metric (judge/local 1-5 scores, BLEU 0-100, accuracies 0-1)",
     }
-    write_text_atomic(run_dir / "report.md", render_markdown(report, rows, keys, metrics))
-    write_json_atomic(run_dir / "report.json", report)
+    write_text_atomic(run_dir / rundir.REPORT_MD, render_markdown(report, rows, keys, metrics))
+    write_json_atomic(run_dir / rundir.REPORT_JSON, report)
     for m in metrics:
         for pick in best[m]:
             log.info("best: %s", pick["text"])
-    return {"report": str(run_dir / "report.json"), "children": len(usable), "incomplete": len(report["incomplete"]),
+    return {"report": str(run_dir / rundir.REPORT_JSON), "children": len(usable), "incomplete": len(report["incomplete"]),
             "best": {m: [p["best"]["checkpoint"] or p["best"]["run_dir"] for p in picks] for m, picks in best.items()}}
 
 
@@ -93,13 +91,6 @@ def _sort_value(value: Optional[str]) -> Tuple[int, float, str]:
         return (0, float(str(value)), "")
     except ValueError:
         return (1, 0.0, str(value))
-
-
-def _read(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _never_started(sweep: Optional[Dict[str, Any]], children: List[Child]) -> List[Dict[str, Any]]:

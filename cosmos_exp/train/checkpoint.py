@@ -1,4 +1,4 @@
-"""Checkpoint directories of a training run: naming, atomic publication, `latest`, retention, resume.
+"""Writing a training run's checkpoints: atomic publication, `latest`, retention, resume (names: cosmos_exp.rundir).
 
 Layout under <run_dir>/checkpoints/:
     step_N/               a complete checkpoint: Hugging Face files (config, safetensors, tokenizer,
@@ -12,54 +12,13 @@ crash (even SIGKILL) leaves either the whole checkpoint or none. Temp dirs from 
 removed at the next start.
 """
 
-import json
-import re
 import shutil
 from pathlib import Path
 from typing import List, Optional, Union
 
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-
-COMPLETE = "complete.json"
-LATEST = "latest"
-_STEP_RE = re.compile(r"^step_(\d+)$")
-
-
-def checkpoints_dir(run_dir: Union[str, Path]) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def step_dir(run_dir: Union[str, Path], step: int) -> Path:
-    return checkpoints_dir(run_dir) / f"step_{step}"
-
-
-def temp_step_dir(run_dir: Union[str, Path], step: int) -> Path:
-    return checkpoints_dir(run_dir) / f".tmp_step_{step}"
-
-
-def step_of(path: Union[str, Path]) -> int:
-    m = _STEP_RE.match(Path(path).name)
-    if not m:
-        raise ValueError(f"{path} is not a checkpoints/step_N directory")
-    return int(m.group(1))
-
-
-def is_complete(path: Union[str, Path]) -> bool:
-    return (Path(path) / COMPLETE).is_file()
-
-
-def list_complete(run_dir: Union[str, Path]) -> List[Path]:
-    """Complete step directories, oldest first."""
-    root = checkpoints_dir(run_dir)
-    if not root.is_dir():
-        return []
-    steps = [p for p in root.iterdir() if p.is_dir() and _STEP_RE.match(p.name) and is_complete(p)]
-    return sorted(steps, key=step_of)
-
-
-def newest_complete(run_dir: Union[str, Path]) -> Optional[Path]:
-    done = list_complete(run_dir)
-    return done[-1] if done else None
+from cosmos_exp.rundir import (COMPLETE, LATEST, TEMP_STEP_PREFIX, checkpoints_dir, is_complete, list_complete,
+                               newest_complete, step_dir, temp_step_dir)
 
 
 def clean_temp_dirs(run_dir: Union[str, Path]) -> List[str]:
@@ -68,7 +27,7 @@ def clean_temp_dirs(run_dir: Union[str, Path]) -> List[str]:
     removed = []
     if root.is_dir():
         for p in root.iterdir():
-            if p.name.startswith(".tmp_step_"):
+            if p.name.startswith(TEMP_STEP_PREFIX):
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p.name)
     return removed
@@ -109,7 +68,3 @@ def resume_target(run_dir: Union[str, Path], resume: str) -> Optional[Path]:
     if not is_complete(path):
         raise FileNotFoundError(f"train.resume={resume}: not a complete checkpoint (no {COMPLETE})")
     return path
-
-
-def read_info(path: Union[str, Path]) -> dict:
-    return json.loads((Path(path) / COMPLETE).read_text())

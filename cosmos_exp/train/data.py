@@ -3,14 +3,16 @@
 import math
 from typing import Any, Dict, Iterator, List, Tuple
 
+from cosmos_exp.config.schema import Config
 
-def load_processor(cfg: Any):
+
+def load_processor(cfg: Config):
     from cosmos_exp.data.processor import Processor
 
     return Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
 
 
-def load_split(cfg: Any, split: str) -> Tuple[list, Any]:
+def load_split(cfg: Config, split: str) -> Tuple[list, Any]:
     from cosmos_exp.data.datasets import build_dataset
 
     samples, report = build_dataset(cfg.dataset, split)
@@ -33,7 +35,7 @@ def total_steps(train: Any, num_samples: int, world_size: int, grad_accum: int) 
     return int(train.epochs) * steps_per_epoch(num_samples, train.micro_batch_size, world_size, grad_accum)
 
 
-def train_stream(cfg: Any, samples: list, processor: Any, rank: int, world_size: int, start_micro_step: int) -> Any:
+def train_stream(cfg: Config, samples: list, processor: Any, rank: int, world_size: int, start_micro_step: int) -> Any:
     """The data package's resumable loader, positioned after `start_micro_step` micro-batches of this rank."""
     from cosmos_exp.data.loader import build_train_loader
 
@@ -41,7 +43,7 @@ def train_stream(cfg: Any, samples: list, processor: Any, rank: int, world_size:
                               rank, world_size, cfg.dataset.num_workers, start_step=start_micro_step)
 
 
-def eval_batches(cfg: Any, samples: list, processor: Any, rank: int, world_size: int) -> List[Dict[str, Any]]:
+def eval_batches(cfg: Config, samples: list, processor: Any, rank: int, world_size: int) -> List[Dict[str, Any]]:
     """A fixed set of held-out batches, loaded once (no worker processes) and reused at every evaluation."""
     from cosmos_exp.data.loader import build_train_loader
 

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from cosmos_exp.config.schema import Config
+from cosmos_exp import rundir
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train import checkpoint as ckpt
 from cosmos_exp.train import data as train_data
@@ -31,11 +33,10 @@ from cosmos_exp.train.schedule import build_scheduler
 from cosmos_exp.train.signals import StopRequest, TrainingInterrupted
 
 log = logging.getLogger("cosmos_exp.train")
-RESULT_FILE = "train_result.json"
 DS_TAG = "ds"
 
 
-def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
+def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     import deepspeed
     import torch
     import torch.distributed as dist
@@ -101,7 +102,7 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
     logger = MetricsLogger(run_dir, list(cfg.train.loggers), total, start_step, cfg.train.wandb_project,
                            run_name=run_dir.name, config=_plain(cfg), enabled=is_main)
     if is_main:
-        write_json_atomic(run_dir / "data_report.json", train_report.to_dict())
+        write_json_atomic(run_dir / rundir.DATA_REPORT, train_report.to_dict())
     logger.message(f"sft: {train_report.summary()}; "
                    f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, grad accumulation {accum}, "
                    f"{total} steps, {n_trainable:,}/{n_params:,} trainable parameters"
@@ -187,12 +188,12 @@ def train(cfg: Any, run_dir: Path) -> Dict[str, Any]:
         "zero_stage": int(cfg.parallelism.zero_stage),
         "final_loss": metrics["loss"] if total > start_step else None,
         "final_eval_loss": eval_loss,
-        "last_checkpoint": str(ckpt.step_dir(run_dir, last_saved)) if last_saved else None,
+        "last_checkpoint": str(rundir.step_dir(run_dir, last_saved)) if last_saved else None,
         "train_samples": len(train_samples),
         "trainable_parameters": n_trainable,
     }
     if is_main:
-        write_json_atomic(run_dir / RESULT_FILE, result)
+        write_json_atomic(run_dir / rundir.TRAIN_RESULT, result)
     dist.barrier()
     return result
 
@@ -209,7 +210,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _plain(cfg: Any) -> Dict[str, Any]:
+def _plain(cfg: Config) -> Dict[str, Any]:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True)
@@ -298,7 +299,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank: int, cfg: Any,
+def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank: int, cfg: Config,
                      stream: Any) -> Path:
     """Every rank writes its part into .tmp_step_N; rank 0 adds the HF files and publishes step_N."""
     import shutil
@@ -308,7 +309,7 @@ def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank
 
     from cosmos_exp.models.loading import write_hf_files
 
-    tmp = ckpt.temp_step_dir(run_dir, step)
+    tmp = rundir.temp_step_dir(run_dir, step)
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -322,7 +323,7 @@ def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank
     if rank == 0:
         write_hf_files(engine.module, processor, tmp, state_dict=full_state)
     dist.barrier()
-    final = ckpt.step_dir(run_dir, step)
+    final = rundir.step_dir(run_dir, step)
     if rank == 0:
         ckpt.publish(run_dir, step, {"world_size": dist.get_world_size(), "zero_stage": cfg.parallelism.zero_stage,
                                      "model_family": cfg.model.family, "source_model": str(cfg.model.path)})
@@ -335,7 +336,7 @@ def _load_checkpoint(engine: Any, path: Path, rank: int) -> int:
     """Restore weights, optimizer, scheduler (DeepSpeed) and this rank's RNG; returns the step."""
     import torch
 
-    info = ckpt.read_info(path)
+    info = rundir.read_checkpoint_info(path)
     if info.get("world_size") not in (None, int(os.environ.get("WORLD_SIZE", 1))):
         raise ValueError(f"{path} was written by {info['world_size']} processes; resume with the same "
                          f"parallelism (this run has WORLD_SIZE={os.environ.get('WORLD_SIZE', 1)})")

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from cosmos_exp.repro.atomic import write_text_atomic
+from cosmos_exp.rundir import METRICS_JSONL, TENSORBOARD_DIR, WANDB_RUN_ID
 
 log = logging.getLogger("cosmos_exp.train")
-METRICS_FILE = "metrics.jsonl"
-WANDB_ID_FILE = "wandb_run_id.txt"
 
 
 class MetricsLogger:
@@ -24,7 +23,7 @@ class MetricsLogger:
                  project: str, run_name: str, config: Optional[Dict[str, Any]] = None, enabled: bool = True) -> None:
         self.enabled = enabled
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / METRICS_FILE
+        self.path = self.run_dir / METRICS_JSONL
         self._bar = self._wandb = self._tb = None
         if not enabled:
             return
@@ -39,7 +38,7 @@ class MetricsLogger:
         if "tensorboard" in loggers:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+            self._tb = SummaryWriter(log_dir=str(self.run_dir / TENSORBOARD_DIR))
 
     def _truncate_after(self, step: int) -> None:
         """A resumed run redoes the steps after its checkpoint: drop their old lines."""
@@ -83,7 +82,7 @@ class MetricsLogger:
 def _start_wandb(run_dir: Path, project: str, run_name: str, config: Optional[Dict[str, Any]]):
     import wandb
 
-    id_file = run_dir / WANDB_ID_FILE
+    id_file = run_dir / WANDB_RUN_ID
     if id_file.exists():
         run_id = id_file.read_text().strip()
     else:
@@ -94,7 +93,7 @@ def _start_wandb(run_dir: Path, project: str, run_name: str, config: Optional[Di
 
 
 def read_metrics(run_dir: Path) -> list:
-    path = Path(run_dir) / METRICS_FILE
+    path = Path(run_dir) / METRICS_JSONL
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,14 +1,13 @@
 """stage=sft backend=deepspeed: plan (cheap, no torch) and run (launch ranks or train in-process)."""
 
-import json
 from pathlib import Path
 from typing import Any, Dict
 
-from omegaconf import DictConfig
 
+from cosmos_exp.config.schema import Config
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
-from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp import rundir
 from cosmos_exp.train.distributed import (in_launcher, launch_local, lone_process, rendezvous_port, topology,
                                           worker_argv)
 from cosmos_exp.train.ds_config import grad_accumulation
@@ -16,20 +15,18 @@ from cosmos_exp.train.signals import TrainingInterrupted
 from cosmos_exp.train.worker import EXIT_INTERRUPTED
 
 
-def _world(cfg: DictConfig) -> int:
+def _world(cfg: Config) -> int:
     return int(cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node)
 
 
-def _count(cfg: DictConfig, split: str):
-    """The data package's cheap item count (no decoding); None if it cannot tell yet."""
-    try:
-        from cosmos_exp.data.datasets import count_items
-    except ImportError:
-        return None
+def _count(cfg: Config, split: str) -> int:
+    """The data package's cheap item count (no decoding)."""
+    from cosmos_exp.data.datasets import count_items
+
     return count_items(cfg.dataset, split)
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: Config) -> Plan:
     p = Plan(stage="sft")
     world = _world(cfg)
     if cfg.parallelism.nnodes > 1 and not in_launcher():
@@ -55,11 +52,11 @@ def plan(cfg: DictConfig) -> Plan:
     if total is not None:
         steps = sorted({s for s in range(cfg.train.save_every, total + 1, cfg.train.save_every)} | {total})
         kept = steps if cfg.train.keep_last is None else steps[-cfg.train.keep_last:]
-        p.outputs += [f"checkpoints/step_{s}/" for s in kept]
+        p.outputs += [f"{rundir.CHECKPOINTS_DIR}/step_{s}/" for s in kept]
         if cfg.train.keep_last is not None and len(steps) > len(kept):
             p.notes.append(f"keep_last={cfg.train.keep_last}: {len(steps) - len(kept)} older checkpoint(s) "
                            "are written and then removed")
-    p.outputs += ["checkpoints/latest", "metrics.jsonl", "train_result.json"]
+    p.outputs += [f"{rundir.CHECKPOINTS_DIR}/{rundir.LATEST}", rundir.METRICS_JSONL, rundir.TRAIN_RESULT]
     if in_launcher():
         p.notes.append("inside a launcher: this process is one rank and trains in place")
     elif world > 1:
@@ -71,7 +68,7 @@ def plan(cfg: DictConfig) -> Plan:
     return p
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     run_dir = Path(run_dir)
     world = _world(cfg)
     if in_launcher() or world == 1:
@@ -81,18 +78,14 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             return train(cfg, run_dir)
         with lone_process():
             return train(cfg, run_dir)
-    if not (run_dir / "resolved.yaml").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir}/resolved.yaml is missing: the worker processes read the config from it")
+    if rundir.config_path(run_dir) is None:
+        raise FileNotFoundError(f"{run_dir}/{rundir.RESOLVED_YAML} is missing: the worker processes read the config from it")
     port = rendezvous_port(topology(), cfg.parallelism.master_port)  # not launched: a free port of the OS's
     try:
-        launch_local(worker_argv(run_dir), world, port, run_dir / "logs")
+        launch_local(worker_argv(run_dir), world, port, run_dir / rundir.LOGS_DIR)
     except RuntimeError as err:
         if f"status {EXIT_INTERRUPTED}" in str(err):
             raise TrainingInterrupted(str(err)) from None
         raise
-    return json.loads((run_dir / "train_result.json").read_text())
+    return rundir.read_json(run_dir / rundir.TRAIN_RESULT)
 
-
-def last_checkpoint(run_dir: Path):
-    """Newest complete checkpoint of a finished or interrupted run (for the caption stage and sweeps)."""
-    return ckpt.newest_complete(run_dir)

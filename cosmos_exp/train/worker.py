@@ -8,23 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
+from cosmos_exp.rundir import load_run_config
 from cosmos_exp.train.signals import TrainingInterrupted
 
 EXIT_INTERRUPTED = 130
-
-
-def load_run_config(run_dir: Path):
-    from omegaconf import OmegaConf
-
-    from cosmos_exp.config import register_configs
-    from cosmos_exp.config.validate import typed
-
-    register_configs()
-    for name in ("resolved.yaml", ".hydra/config.yaml"):
-        path = run_dir / name
-        if path.is_file():
-            return typed(OmegaConf.load(path))
-    raise FileNotFoundError(f"{run_dir}: neither resolved.yaml nor .hydra/config.yaml; not a cosmos-exp run directory")
 
 
 def main(argv=None) -> int:

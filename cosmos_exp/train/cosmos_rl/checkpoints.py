@@ -3,24 +3,20 @@
 cosmos-rl writes `<run_dir>/cosmos_rl/sft/safetensors/step_N/` (weights, config, tokenizer and processor
 files). We publish each complete export as `<run_dir>/checkpoints/step_N/`: a real directory of relative
 symlinks to the export's files plus our `complete.json`, and `checkpoints/latest`, so the caption stage and
-sweeps find checkpoints by step the same way for both backends (cosmos_exp.train.checkpoint), and the
+sweeps find checkpoints by step the same way for both backends (cosmos_exp.rundir), and the
 run directory can be moved as a whole. Steps whose export cosmos-rl deleted (max_keep) are unlinked.
 """
 
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from cosmos_exp.repro.atomic import atomic_directory, write_json_atomic, write_text_atomic
-from cosmos_exp.train import checkpoint as ckpt
+from cosmos_exp import rundir
 from cosmos_exp.train.cosmos_rl.render import output_dir
-
-_STEP_RE = re.compile(r"^step_(\d+)$")
-
 
 def exports_dir(run_dir: Path) -> Path:
     return output_dir(run_dir) / "safetensors"
@@ -54,19 +50,19 @@ def list_exports(run_dir: Path, settle_s: float = 0.0) -> List[Path]:
     root = exports_dir(run_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and _STEP_RE.match(p.name) and export_problem(p) is None
+    found = [p for p in root.iterdir() if p.is_dir() and rundir.is_step_dir(p) and export_problem(p) is None
              and _settled(p, settle_s)]
-    return sorted(found, key=lambda p: int(_STEP_RE.match(p.name).group(1)))
+    return sorted(found, key=rundir.step_of)
 
 
 def _link_step(run_dir: Path, export: Path) -> Path:
-    step = int(_STEP_RE.match(export.name).group(1))
-    final = ckpt.step_dir(run_dir, step)
+    step = rundir.step_of(export)
+    final = rundir.step_dir(run_dir, step)
     with atomic_directory(final) as tmp:
         for item in sorted(export.iterdir()):
             # Relative to the final location (tmp and final are siblings, so the same relative path).
             os.symlink(os.path.relpath(item, final), tmp / item.name)
-        write_json_atomic(tmp / ckpt.COMPLETE, {"step": step, "backend": "cosmos_rl",
+        write_json_atomic(tmp / rundir.COMPLETE, {"step": step, "backend": "cosmos_rl",
                                                 "export": os.path.relpath(export, final)})
     return final
 
@@ -78,23 +74,23 @@ def sync_checkpoints(run_dir: Path, settle_s: float = 0.0) -> List[Path]:
     exports = list_exports(run_dir, settle_s)
     # An export still being written is not removed from our links, only not (re)published yet.
     wanted = {e.name for e in exports} | {p.name for p in exports_dir(run_dir).glob("step_*") if p.is_dir()}
-    root = ckpt.checkpoints_dir(run_dir)
+    root = rundir.checkpoints_dir(run_dir)
     if root.is_dir():
         for p in root.iterdir():
-            info = p / ckpt.COMPLETE
-            if p.name not in wanted and _STEP_RE.match(p.name) and info.is_file() and \
+            info = p / rundir.COMPLETE
+            if p.name not in wanted and rundir.is_step_dir(p) and info.is_file() and \
                     json.loads(info.read_text()).get("backend") == "cosmos_rl":
                 info.unlink()  # marker first: a crash mid-delete leaves an incomplete dir, never a broken one
                 shutil.rmtree(p)
     published = []
     for export in exports:
-        target = ckpt.step_dir(run_dir, int(_STEP_RE.match(export.name).group(1)))
-        if ckpt.is_complete(target) and {c.name for c in target.iterdir()} >= {c.name for c in export.iterdir()}:
+        target = rundir.step_dir(run_dir, rundir.step_of(export))
+        if rundir.is_complete(target) and {c.name for c in target.iterdir()} >= {c.name for c in export.iterdir()}:
             published.append(target)  # already linked
         else:
             published.append(_link_step(run_dir, export))
     if published:
-        write_text_atomic(root / ckpt.LATEST, published[-1].name + "\n")
-    elif (root / ckpt.LATEST).is_file():
-        (root / ckpt.LATEST).unlink()
+        write_text_atomic(root / rundir.LATEST, published[-1].name + "\n")
+    elif (root / rundir.LATEST).is_file():
+        (root / rundir.LATEST).unlink()
     return published

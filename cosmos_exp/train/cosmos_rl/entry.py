@@ -36,22 +36,23 @@ def parse_args(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.A
 
 
 def load_run_config(run_dir: Path) -> Any:
-    """The run's resolved config (what cosmos-exp validated and recorded), as an OmegaConf node."""
-    from omegaconf import OmegaConf
+    """The run's resolved config (what cosmos-exp validated and recorded), as a plain OmegaConf node: typing it
+    would import Hydra's ConfigStore, one package more in cosmos-rl's environment."""
+    from cosmos_exp import rundir
 
-    path = Path(run_dir) / "resolved.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the entry reads the run's config from it "
-                                "(start training through cosmos-exp stage=sft backend=cosmos_rl)")
-    return OmegaConf.load(path)
+    return rundir.load_run_config(run_dir, typed=False)
 
 
 def cache_path(run_dir: Path, split: str) -> Path:
-    return Path(run_dir) / "cosmos_rl" / f"{CACHE_PREFIX}{split}.json"
+    from cosmos_exp import rundir
+
+    return Path(run_dir) / rundir.COSMOS_RL_DIR / f"{CACHE_PREFIX}{split}.json"
 
 
 def report_path(run_dir: Path, split: str) -> Path:
-    return Path(run_dir) / "cosmos_rl" / f"{REPORT_PREFIX}{split}.json"
+    from cosmos_exp import rundir
+
+    return Path(run_dir) / rundir.COSMOS_RL_DIR / f"{REPORT_PREFIX}{split}.json"
 
 
 def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]:

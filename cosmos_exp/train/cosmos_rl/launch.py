@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from omegaconf import DictConfig
 
+from cosmos_exp.config.schema import Config
 from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
 from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
 from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
@@ -35,7 +35,7 @@ class LaunchError(RuntimeError):
     """cosmos-rl could not be started, or it failed."""
 
 
-def launch_argv(cfg: DictConfig, run_dir: Path) -> List[str]:
+def launch_argv(cfg: Config, run_dir: Path) -> List[str]:
     run_dir = Path(run_dir)
     return [str(cfg.backend.executable), "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
             "--port", str(cfg.backend.controller_port), str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
@@ -97,7 +97,7 @@ def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
     return len(gpus), "nvidia-smi -L"
 
 
-def preflight(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> List[Tuple[str, str, str]]:
+def preflight(cfg: Config, env: Optional[Dict[str, str]] = None) -> List[Tuple[str, str, str]]:
     """What stops a launch on this machine, as (config key, problem, what to do); empty when ready."""
     env = dict(os.environ if env is None else env)
     path = env.get("PATH")

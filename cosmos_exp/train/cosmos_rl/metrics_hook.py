@@ -3,7 +3,7 @@
 cosmos-rl calls each of its `custom_logger_fns` with (report_data, step) on the master policy rank after
 every optimiser step and after every validation. We keep our own names for the figures reports read
 (loss, grad_norm, lr, eval_loss, step_time_s) and cosmos-rl's own numeric keys beside them. Runs in
-cosmos-rl's environment: standard library only.
+cosmos-rl's environment: standard library only (cosmos_exp.rundir is).
 """
 
 import json
@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-METRICS_FILE = "metrics.jsonl"  # the DeepSpeed backend's name (cosmos_exp.train.metrics)
+from cosmos_exp import rundir
+
 _OURS = {"train/loss_avg": "loss", "optimizer/grad_norm": "grad_norm", "train/iteration_time": "step_time_s",
          "val/avg_loss": "eval_loss"}
 
@@ -32,7 +33,7 @@ class MetricsFile:
     on the first report, lines of that step and later are dropped, as the DeepSpeed backend does."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / METRICS_FILE
+        self.path = Path(run_dir) / rundir.METRICS_JSONL
         self._first: Optional[int] = None
 
     def _drop_from(self, step: int) -> None:

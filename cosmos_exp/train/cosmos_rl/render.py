@@ -10,13 +10,15 @@ import fnmatch
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from cosmos_exp.config.schema import Config
+from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
 
-OUTPUT_ROOT = "cosmos_rl"  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
+OUTPUT_ROOT = rundir.COSMOS_RL_DIR  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
 TIMESTAMP = "sft"
-TOML_NAME = "cosmos_rl.toml"
+TOML_NAME = rundir.COSMOS_RL_TOML
 LOG_DIR = "cosmos_rl_logs"
 _DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                   "fp32": "float32", "float32": "float32"}
@@ -30,11 +32,11 @@ def output_dir(run_dir: Path) -> Path:
     return Path(run_dir) / OUTPUT_ROOT / TIMESTAMP
 
 
-def world(cfg: DictConfig) -> int:
+def world(cfg: Config) -> int:
     return int(cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node)
 
 
-def _parallelism(cfg: DictConfig) -> Dict[str, int]:
+def _parallelism(cfg: Config) -> Dict[str, int]:
     # Every size explicit: cosmos-rl's tp_size defaults to 2, and its GPU count reads dp_shard_size=-1 as 1.
     p = cfg.parallelism
     tp = int(p.tp_size)
@@ -43,7 +45,7 @@ def _parallelism(cfg: DictConfig) -> Dict[str, int]:
             "dp_replicate_size": 1, "ep_size": 1}
 
 
-def _resume(cfg: DictConfig) -> Any:
+def _resume(cfg: Config) -> Any:
     value = str(cfg.train.resume)
     if value == "auto":
         return True  # cosmos-rl resumes from the newest complete step under <run_dir>/cosmos_rl, if any
@@ -64,7 +66,7 @@ def _freeze_patterns(patterns) -> Optional[list]:
     return ["^" + fnmatch.translate(p) for p in patterns] or None
 
 
-def _loggers(cfg: DictConfig) -> list:
+def _loggers(cfg: Config) -> list:
     for i, name in enumerate(cfg.train.loggers):
         if name not in _LOGGERS:
             raise ConfigError(f"train.loggers[{i}]", f"backend=cosmos_rl logs to {' and '.join(_LOGGERS)} only, "
@@ -72,7 +74,7 @@ def _loggers(cfg: DictConfig) -> list:
     return list(cfg.train.loggers)
 
 
-def _unsupported(cfg: DictConfig) -> None:
+def _unsupported(cfg: Config) -> None:
     if cfg.train.module_lr:
         raise ConfigError("train.module_lr", "per-module learning rates are not mapped to cosmos-rl yet",
                           "use backend=deepspeed, or set train.module_lr=[]")
@@ -81,7 +83,7 @@ def _unsupported(cfg: DictConfig) -> None:
                           "multi-node needs cosmos-rl --num-workers/--worker-idx/--node-ip-list; not wired yet")
 
 
-def _validation(cfg: DictConfig) -> Dict[str, Any]:
+def _validation(cfg: Config) -> Dict[str, Any]:
     """Held-out loss every train.eval_every steps (the entry passes the eval split as cosmos-rl's val_dataset)."""
     t = cfg.train
     if not t.eval_every:
@@ -89,20 +91,20 @@ def _validation(cfg: DictConfig) -> Dict[str, Any]:
     return {"enable": True, "freq": int(t.eval_every), "batch_size": int(t.micro_batch_size), "val_before_train": False}
 
 
-def _custom(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def _custom(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     """Our settings, for the entry script and for a reader of the TOML (cosmos-rl ignores [custom])."""
     d = cfg.dataset
     vision = {k: v for k, v in OmegaConf.to_container(d.vision, resolve=True).items() if v is not None}
     return {"cosmos_exp": {
         "run_dir": str(run_dir),
-        "resolved_config": str(Path(run_dir) / "resolved.yaml"),
+        "resolved_config": str(Path(run_dir) / rundir.RESOLVED_YAML),
         "model_family": str(cfg.model.family),
         "dataset": {"name": str(d.name), "kind": str(d.kind), "root": str(d.root), "split": str(d.train_split)},
         "vision": vision,
     }}
 
 
-def render(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     """The TOML document (a dict) for an SFT run writing into `run_dir`; backend.toml_overrides merged last."""
     _unsupported(cfg)
     t, m = cfg.train, cfg.model

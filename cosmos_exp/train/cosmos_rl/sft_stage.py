@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from omegaconf import DictConfig
 
+from cosmos_exp.config.schema import Config
+from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
@@ -25,7 +26,7 @@ PYDANTIC_MODES = ("auto", "always", "never")
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
 
 
-def _check_backend(cfg: DictConfig) -> None:
+def _check_backend(cfg: Config) -> None:
     b = cfg.backend
     if b.pydantic_check not in PYDANTIC_MODES:
         raise ConfigError("backend.pydantic_check", f"{b.pydantic_check!r} is not one of {', '.join(PYDANTIC_MODES)}")
@@ -38,7 +39,7 @@ def _check_backend(cfg: DictConfig) -> None:
         raise ConfigError("backend.checkpoint_poll_s", f"must be > 0 seconds, got {b.checkpoint_poll_s}")
 
 
-def _check_shell_safe(cfg: DictConfig, run_dir: Path) -> None:
+def _check_shell_safe(cfg: Config, run_dir: Path) -> None:
     """cosmos-rl joins its script arguments into shell commands without quoting: the run directory (or, in
     a dry run, the parts it is made of) and the entry script's path must need no quoting."""
     parts = [("name", str(cfg.name)), ("paths.runs_dir", str(Path(str(cfg.paths.runs_dir)).absolute())),
@@ -52,7 +53,7 @@ def _check_shell_safe(cfg: DictConfig, run_dir: Path) -> None:
                               "use letters, digits and . _ - / + @ % : = , in run names and paths")
 
 
-def validated_document(cfg: DictConfig, run_dir: Path) -> Tuple[Dict[str, Any], str]:
+def validated_document(cfg: Config, run_dir: Path) -> Tuple[Dict[str, Any], str]:
     """The rendered TOML document after both checks, and what the pydantic check said."""
     _check_backend(cfg)
     doc = render.render(cfg, run_dir)
@@ -76,13 +77,13 @@ def validated_document(cfg: DictConfig, run_dir: Path) -> Tuple[Dict[str, Any], 
     return parsed, "cosmos-rl pydantic validation: passed"
 
 
-def _count(cfg: DictConfig) -> Optional[int]:
+def _count(cfg: Config) -> Optional[int]:
     from cosmos_exp.data.datasets import count_items
 
     return count_items(cfg.dataset, cfg.dataset.train_split)
 
 
-def _plan_run_dir(cfg: DictConfig) -> Path:
+def _plan_run_dir(cfg: Config) -> Path:
     if cfg.dry_run:
         return PLACEHOLDER_RUN_DIR
     try:
@@ -93,7 +94,7 @@ def _plan_run_dir(cfg: DictConfig) -> Path:
         return PLACEHOLDER_RUN_DIR
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: Config) -> Plan:
     p = Plan(stage="sft")
     n_train = _count(cfg)
     if n_train == 0:
@@ -106,11 +107,11 @@ def plan(cfg: DictConfig) -> Plan:
     p.outputs += [render.TOML_NAME, f"{render.LOG_DIR}/logs_<time>/controller.log, policy_<i>.log",
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/checkpoints/step_N/policy/ (cosmos-rl training state)",
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
-                  "checkpoints/step_N/ (links to the exports) and checkpoints/latest",
+                  f"{rundir.CHECKPOINTS_DIR}/step_N/ (links to the exports) and {rundir.CHECKPOINTS_DIR}/{rundir.LATEST}",
                   f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
                   f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
-                  "the first role, read by the others)", "metrics.jsonl (loss, grad_norm, lr, eval_loss per step)",
-                  "train_result.json"]
+                  "the first role, read by the others)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
+                  rundir.TRAIN_RESULT]
     _check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
@@ -140,7 +141,7 @@ def plan(cfg: DictConfig) -> Plan:
     return p
 
 
-def write_toml(cfg: DictConfig, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
+def write_toml(cfg: Config, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
     """Render, validate and atomically write <run_dir>/cosmos_rl.toml; returns its path and document."""
     doc, _ = validated_document(cfg, run_dir)
     path = Path(run_dir) / render.TOML_NAME
@@ -149,7 +150,7 @@ def write_toml(cfg: DictConfig, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
     return path, doc
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.train.cosmos_rl.checkpoints import sync_checkpoints
 
     run_dir = Path(run_dir).absolute()
@@ -157,8 +158,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     problems = preflight(cfg)
     if problems:
         raise LaunchError("; ".join(f"{m} ({h})" for _, m, h in problems))
-    if not (run_dir / "resolved.yaml").is_file():
-        raise LaunchError(f"{run_dir}/resolved.yaml is missing: the entry script reads the config from it")
+    if not (run_dir / rundir.RESOLVED_YAML).is_file():
+        raise LaunchError(f"{run_dir}/{rundir.RESOLVED_YAML} is missing: the entry script reads the config from it")
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
     for stale in (run_dir / render.OUTPUT_ROOT).glob(f"{CACHE_PREFIX}*.json"):
         stale.unlink()  # the entry's dataset cache of an earlier launch: this launch sees the data as it is now
@@ -175,7 +176,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         "output_dir": doc["train"]["output_dir"], "checkpoints": [p.name for p in published],
         "latest": published[-1].name if published else None,
     }
-    write_json_atomic(run_dir / "train_result.json", result)
+    write_json_atomic(run_dir / rundir.TRAIN_RESULT, result)
     if code != 0:
         raise LaunchError(f"cosmos-rl exited with status {code}; see {run_dir / render.LOG_DIR}/logs_*/"
                           "controller.log and policy_*.log")

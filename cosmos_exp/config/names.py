@@ -1,0 +1,22 @@
+"""The allowed values of every choice-valued config key, defined once (validate.py checks them; the code
+that branches on them imports them from here). Standard library only: data/, models/ and the cosmos-rl
+entry import it."""
+
+STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
+BACKENDS = ("deepspeed", "cosmos_rl")
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+VIDEO_BACKENDS = ("decord", "pyav")
+DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa")
+METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa")
+# Metrics scored from the caption JSON against its reference, key by key (they need the caption rubric's keys).
+CAPTION_METRICS = ("llm_judge", "local", "bleu")
+LR_SCHEDULES = ("cosine", "linear", "constant")
+LOSSES = ("caption", "trajectory")
+LOGGERS = ("console", "wandb", "tensorboard")
+DIST_BACKENDS = ("auto", "nccl", "gloo")
+ENGINES = ("transformers", "vllm")
+PYDANTIC_MODES = ("auto", "always", "never")  # backend.pydantic_check
+
+# Stages that load the model at model.path, and those that read the dataset.
+STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")
+STAGES_NEEDING_DATA = ("sft", "caption", "evaluate")

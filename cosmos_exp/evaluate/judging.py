@@ -1,0 +1,139 @@
+"""What a judge run will do, computed from a caption run without any request: the rubrics, the keys, the
+judge calls (shared by stage=judge and stage=evaluate, and by the scoring of their outcomes)."""
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from cosmos_exp.config import ConfigError
+from cosmos_exp.config.evaluation import EvalConfig, JudgeConfig
+from cosmos_exp.config.names import CAPTION_METRICS
+from cosmos_exp.evaluate.cache import cache_key
+from cosmos_exp.evaluate.captions import CaptionRun, parsed_caption, render_value
+from cosmos_exp.evaluate.client import JudgeCall
+from cosmos_exp.evaluate.rubric import Rubric, load_rubric
+
+# Key states that are not judged; the reasons are counted, never silently averaged away.
+MISSING_IN_CAPTION, MISSING_IN_REFERENCE, UNPARSED = "missing_in_caption", "missing_in_reference", "unparsed_caption"
+LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"
+
+
+@dataclass
+class Work:
+    """Everything a judge run will do, computed without any request (shared by plan and run)."""
+
+    run: CaptionRun
+    keys: List[str]
+    rubric: Optional[Rubric]
+    lingo_rubric: Optional[Rubric]
+    lingo_method: Optional[str]
+    calls: List[JudgeCall] = field(default_factory=list)
+    # (item id, metric, field) -> cache key of its judge call
+    call_of: Dict[Tuple[str, str, str], str] = field(default_factory=dict)
+
+
+def missing_key_error(jcfg: JudgeConfig) -> ConfigError:
+    return ConfigError("eval.judge.api_key_env", f"environment variable ${jcfg.api_key_env} is not set",
+                       "export the API key there (any non-empty value for a local server); keys never go in configs")
+
+
+def needs_llm(e: EvalConfig) -> bool:
+    """Whether the chosen metrics may call the LLM judge."""
+    return "llm_judge" in e.metrics or ("lingoqa" in e.metrics and not e.lingo_judge_path)
+
+
+def check_api_key(e: EvalConfig) -> None:
+    """The judge's key is in the environment whenever a metric may call it (what plan() can know before
+    the cache is read; stage=judge repeats the check with the calls the cache does not hold)."""
+    if needs_llm(e) and not os.environ.get(e.judge.api_key_env):
+        raise missing_key_error(e.judge)
+
+
+@dataclass
+class Rubrics:
+    caption: Optional[Rubric]
+    lingoqa: Optional[Rubric]
+    lingo_method: Optional[str]  # LINGO_CLASSIFIER | LINGO_LLM when lingoqa is scored
+
+
+def load_rubrics(e: EvalConfig) -> Rubrics:
+    """The rubric files the chosen metrics read, each failure a ConfigError naming its key."""
+    caption = lingo = method = None
+    if set(CAPTION_METRICS) & set(e.metrics):
+        caption = _rubric(e.judge.rubric, "eval.judge.rubric")
+    if "lingoqa" in e.metrics:
+        method = LINGO_CLASSIFIER if e.lingo_judge_path else LINGO_LLM
+        if method == LINGO_LLM:
+            lingo = _rubric(e.judge.lingoqa_rubric, "eval.judge.lingoqa_rubric")
+    return Rubrics(caption, lingo, method)
+
+
+def build_work(e: EvalConfig, run: CaptionRun) -> Work:
+    """Keys to score and every judge call the caption run needs (before the cache is consulted)."""
+    rubrics = load_rubrics(e)
+    rubric = rubrics.caption
+    keys = list(e.caption_keys) if e.caption_keys else list(rubric.keys) if rubric else []
+    if rubric is not None and "llm_judge" in e.metrics:
+        unknown_keys = [k for k in keys if k not in rubric.keys]
+        if unknown_keys:
+            raise ConfigError("eval.caption_keys", f"keys {unknown_keys} have no description in rubric {rubric.name}",
+                              f"choose from {list(rubric.keys)}")
+    work = Work(run=run, keys=keys, rubric=rubric, lingo_rubric=rubrics.lingoqa, lingo_method=rubrics.lingo_method)
+    _add_calls(e, work, list(e.metrics))
+    return work
+
+
+def _rubric(name: str, key: str) -> Rubric:
+    try:
+        return load_rubric(name)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(key, str(e), "name a file under cosmos_exp/evaluate/rubrics/ or give a path") from e
+
+
+def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
+    jcfg = e.judge
+    model, temperature = str(jcfg.model), float(jcfg.temperature)  # hoisted: DictConfig access is slow per call
+    for rec in work.run.items:
+        if rec["task"] == "caption" and "llm_judge" in metrics:
+            for key, human, answer in caption_pairs(rec, work.keys):
+                ck = cache_key(model, work.rubric.sha256, temperature, key, human, answer)
+                msgs = work.rubric.messages(key=key, description=work.rubric.keys[key], human_answer=human,
+                                            model_answer=answer)
+                work.calls.append(JudgeCall(ck, msgs, work.rubric))
+                work.call_of[(rec["id"], "llm_judge", key)] = ck
+        elif rec["task"] == "lingoqa" and work.lingo_method == LINGO_LLM:
+            from cosmos_exp.evaluate.lingoqa import lingoqa_fields
+
+            question, refs, pred = lingoqa_fields(rec)
+            if not refs:
+                continue
+            references = "\n".join(f"- {r}" for r in refs)
+            ck = cache_key(model, work.lingo_rubric.sha256, temperature, "lingoqa",
+                           question + "\n" + references, pred)
+            msgs = work.lingo_rubric.messages(question=question, references=references, prediction=pred)
+            work.calls.append(JudgeCall(ck, msgs, work.lingo_rubric))
+            work.call_of[(rec["id"], "lingoqa", "answer")] = ck
+
+
+def key_states(rec: Dict[str, Any], keys: List[str]) -> Dict[str, str]:
+    """For each key: 'present' or why it cannot be scored."""
+    parsed, _ = parsed_caption(rec)
+    ref = rec.get("reference") if isinstance(rec.get("reference"), dict) else {}
+    out = {}
+    for k in keys:
+        if k not in ref:
+            out[k] = MISSING_IN_REFERENCE
+        elif parsed is None:
+            out[k] = UNPARSED
+        elif k not in parsed:
+            out[k] = MISSING_IN_CAPTION
+        else:
+            out[k] = "present"
+    return out
+
+
+def caption_pairs(rec: Dict[str, Any], keys: List[str]) -> List[Tuple[str, str, str]]:
+    """(key, human answer, model answer) for every key present on both sides."""
+    parsed, _ = parsed_caption(rec)
+    states = key_states(rec, keys)
+    return [(k, render_value(rec["reference"][k]), render_value(parsed[k])) for k in keys if states[k] == "present"]
