@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from cosmos_exp.config import ConfigError, register_configs
-from cosmos_exp.config.validate import typed, validate
+from cosmos_exp.config.validate import check_backend, check_choices, typed, validate
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.sft_stage import validated_document
 
@@ -203,8 +203,10 @@ def test_cosmos_rl_pydantic_rejects_a_broken_document(extra, key):
                                           ("backend.redis_port=70000", "backend.redis_port"),
                                           ("backend.checkpoint_poll_s=0", "backend.checkpoint_poll_s")])
 def test_bad_backend_settings_name_the_key(override, key):
-    with pytest.raises(ConfigError) as err:
-        validated_document(make_cfg(["experiment=demo", override]), RUN_DIR)
+    cfg = make_cfg(["experiment=demo", override])
+    with pytest.raises(ConfigError) as err:  # rules on values: config/validate, before any stage plans
+        check_choices(cfg)
+        check_backend(cfg)
     assert err.value.key == key
 
 
