@@ -24,7 +24,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from _judge_server import write_caption_run  # noqa: E402
 from cosmos_exp.config.evaluation import EvalConfig, JudgeConfig  # noqa: E402
 from cosmos_exp.config.schema import Config  # noqa: E402
-from cosmos_exp.evaluate import judge_stage  # noqa: E402
+from cosmos_exp.stages import judge as judge_stage  # noqa: E402
 from cosmos_exp.evaluate.cache import JudgeCache, cache_key  # noqa: E402
 from cosmos_exp.evaluate.client import JudgeCall, judge_calls  # noqa: E402
 from cosmos_exp.evaluate.rubric import load_rubric  # noqa: E402

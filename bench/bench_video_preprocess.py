@@ -51,7 +51,8 @@ def main() -> None:
     import torch
 
     from cosmos_exp.config.data import VisionConfig
-    from cosmos_exp.data.golden import SPECS
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from golden import SPECS
     from cosmos_exp.data.preprocess import preprocess_frames
     from cosmos_exp.data.sampling import sample_frames
     from cosmos_exp.data.video import open_video

@@ -28,13 +28,13 @@ log = logging.getLogger("cosmos_exp")
 
 # stage -> module, or backend -> module for stages with backends.
 STAGE_MODULES: Dict[str, Any] = {
-    "prepare": "cosmos_exp.data.prepare_stage",
+    "prepare": "cosmos_exp.stages.prepare",
     "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": "cosmos_exp.train.cosmos_rl.sft_stage"},
     "caption": "cosmos_exp.infer.caption_stage",
-    "judge": "cosmos_exp.evaluate.judge_stage",
-    "compare": "cosmos_exp.evaluate.compare_stage",
-    "evaluate": "cosmos_exp.sweep.evaluate_stage",
-    "report": "cosmos_exp.sweep.report_stage",
+    "judge": "cosmos_exp.stages.judge",
+    "compare": "cosmos_exp.stages.compare",
+    "evaluate": "cosmos_exp.stages.evaluate",
+    "report": "cosmos_exp.stages.report",
 }
 EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
 _HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}

@@ -215,6 +215,13 @@ def score_files(run_dir: PathLike) -> Dict[str, Path]:
     return {p.name[: -len(SCORE_SUFFIX)]: p for p in sorted(d.glob(f"*{SCORE_SUFFIX}"))}
 
 
+def evaluation_done(run_dir: PathLike, fingerprint: str) -> bool:
+    """The one rule for a finished evaluation (a resumed sweep skips it): evaluate.json, written last, carries
+    the fingerprint of the same settings, and summary.json exists."""
+    record = read_json_optional(Path(run_dir) / EVALUATE_JSON) or {}
+    return record.get("fingerprint") == fingerprint and (Path(run_dir) / SUMMARY_JSON).is_file()
+
+
 def is_scored_run(run_dir: PathLike) -> bool:
     """A judge or evaluate run: it has summary.json and scores/."""
     return (Path(run_dir) / SUMMARY_JSON).is_file() and scores_dir(run_dir).is_dir()

@@ -161,7 +161,7 @@ def test_no_secret_lands_in_run_dir(prepared, tmp_path):
 
 def test_entrypoint_imports_no_heavy_library(workdir):
     """Heavy imports stay inside stages (the start-up figure itself is in bench/bench_startup.py)."""
-    code = ("import sys, cosmos_exp.run, cosmos_exp.config.validate, cosmos_exp.data.prepare_stage;"
+    code = ("import sys, cosmos_exp.run, cosmos_exp.config.validate, cosmos_exp.stages.prepare;"
             "print(sorted(m for m in ('torch', 'transformers', 'deepspeed', 'openai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -2,20 +2,22 @@
 
 Regenerate the fixtures where torchvision exists (a GPU machine, or a side venv with the registry's torch +
 torchvision wheels, which run on CPU; the current ones came from such a venv, see manifest.json):
-    python -m cosmos_exp.data.golden --out tests/fixtures/golden
+    python tools/golden.py --out tests/fixtures/golden
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from cosmos_exp.data import golden
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the fixture tool is a dev tool, not shipped
+import golden  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "golden"
-REGEN = "python -m cosmos_exp.data.golden --out tests/fixtures/golden (needs torchvision, e.g. on a GPU machine)"
+REGEN = "python tools/golden.py --out tests/fixtures/golden (needs torchvision, e.g. on a GPU machine)"
 CASES = [(f, c) for f in golden.SPECS for c in golden.CASES]
 
 

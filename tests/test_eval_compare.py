@@ -10,7 +10,9 @@ from _judge_server import CAPTION_KEYS, FakeJudgeServer, label, write_caption_re
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.schema import Config
-from cosmos_exp.evaluate import compare_stage, judge_stage
+from cosmos_exp.evaluate.compare import render_markdown
+from cosmos_exp.stages import compare as compare_stage
+from cosmos_exp.stages import judge as judge_stage
 
 
 def caption_run(d: Path, n: int, wrong_keys: int) -> None:
@@ -99,7 +101,7 @@ def test_markdown_lists_keys_never_scored_on_both_sides_once():
            "bootstrap": boot, "warnings": [],
            "metrics": {"local": {"overall": paired, "per_key": {"weather": paired, "lighting": empty,
                                                                 "lane_type": empty}}}}
-    md = compare_stage.render_markdown(out)
+    md = render_markdown(out)
     assert "| local | weather | 3 |" in md
     assert "| local | lighting |" not in md and "| local | lane_type |" not in md
     assert "no item scored on both sides" in md and "local/lighting, local/lane_type" in md

@@ -14,7 +14,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.config.validate import check_eval
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.schema import Config
-from cosmos_exp.evaluate import judge_stage
+from cosmos_exp.stages import judge as judge_stage
 from cosmos_exp.evaluate.rubric import load_rubric
 
 KEY = "sk-test-DO-NOT-LEAK-QZXW"

@@ -149,10 +149,9 @@ def _skip_state(cfg: Config, job_dir: Path) -> str:
     if cfg.stage.name != "evaluate" or not cfg.sweep.skip_done:
         return "to run"
     from cosmos_exp.sweep.checkpoints import settings_fingerprint
-    from cosmos_exp.sweep.evaluate_stage import already_done
 
-    return "already evaluated with the same settings: skipped" if already_done(job_dir, settings_fingerprint(cfg)) \
-        else "to run"
+    done = rundir.evaluation_done(job_dir, settings_fingerprint(cfg))
+    return "already evaluated with the same settings: skipped" if done else "to run"
 
 
 def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], ModuleType]) -> List[str]:

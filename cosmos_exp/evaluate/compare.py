@@ -1,6 +1,5 @@
-"""stage=compare a=<judge run> b=<judge run>: paired differences (b - a) per metric and per key, with
-bootstrap CIs over the items both runs scored, so "SFT beats base" comes with its uncertainty.
-Writes comparison.json and a readable comparison.md."""
+"""Paired comparison of two scored runs (b - a): per metric and per key, with bootstrap CIs over the items both
+runs scored, and a verdict per row. The core of stage=compare (stages/compare.py); pure reads, no writes."""
 
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -8,27 +7,12 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from cosmos_exp import rundir
-from cosmos_exp.config import Config, ConfigError
-from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-from cosmos_exp.plan import Plan
 
 PER_KEY_METRICS = ("llm_judge", "local")
 
 
-def plan(cfg: Config) -> Plan:
-    a, b = _check(cfg, "a"), _check(cfg, "b")
-    ids_a, ids_b = _ids(a), _ids(b)
-    p = Plan(stage="compare")
-    p.add_input("judge run a", str(a), len(ids_a))
-    p.add_input("judge run b", str(b), len(ids_b))
-    p.outputs += [rundir.COMPARISON_JSON, rundir.COMPARISON_MD]
-    p.notes.append(f"{len(ids_a & ids_b)} items scored by both runs are paired; differences are b - a")
-    return p
-
-
-def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
-    a_dir, b_dir = _check(cfg, "a"), _check(cfg, "b")
-    boot = _boot(cfg)
+def compare_runs(a_dir: Path, b_dir: Path, boot: Dict[str, Any]) -> Dict[str, Any]:
+    """comparison.json's content for judge (or evaluate) runs a and b."""
     a, b = _load(a_dir), _load(b_dir)
     sa, sb = rundir.read_json(a_dir / rundir.SUMMARY_JSON), rundir.read_json(b_dir / rundir.SUMMARY_JSON)
     ids = sorted(set(a) & set(b))
@@ -52,11 +36,15 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
            "b": {"run": str(b_dir), "captions_run": sb.get("captions_run"), "checkpoint": sb.get("checkpoint")},
            "paired_items": len(ids), "only_in_a": len(set(a) - set(b)), "only_in_b": len(set(b) - set(a)),
            "bootstrap": boot, "difference": "b - a", "metrics": metrics, "warnings": warnings}
-    run_dir = Path(run_dir)
-    write_json_atomic(run_dir / rundir.COMPARISON_JSON, out)
-    write_text_atomic(run_dir / rundir.COMPARISON_MD, render_markdown(out))
-    return {"comparison": str(run_dir / rundir.COMPARISON_JSON), "paired_items": len(ids),
-            "verdicts": {m: v["overall"]["verdict"] for m, v in metrics.items()}}
+    return out
+
+
+def scored_ids(run: Path) -> set:
+    return set(rundir.score_files(run))
+
+
+def _load(run: Path) -> Dict[str, Dict[str, Any]]:
+    return {item_id: rundir.read_json(p) for item_id, p in rundir.score_files(run).items()}
 
 
 def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, Any]) -> Dict[str, Any]:
@@ -129,23 +117,3 @@ def render_markdown(out: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check(cfg: Config, which: str) -> Path:
-    """a= / b= are set and are directories (config/validate); here: they hold a finished judge run."""
-    path = Path(str(cfg[which]))
-    if not rundir.is_scored_run(path):
-        raise ConfigError(which, f"{path} is not a finished judge run ({rundir.SUMMARY_JSON} and "
-                          f"{rundir.SCORES_DIR}/ expected)", "pass the directory of a stage=judge run")
-    return path.resolve()
-
-
-def _ids(run: Path) -> set:
-    return set(rundir.score_files(run))
-
-
-def _load(run: Path) -> Dict[str, Dict[str, Any]]:
-    return {item_id: rundir.read_json(p) for item_id, p in rundir.score_files(run).items()}
-
-
-def _boot(cfg: Config) -> Dict[str, Any]:
-    ev = cfg.eval
-    return {"samples": int(ev.bootstrap_samples), "confidence": float(ev.confidence), "seed": int(ev.seed)}

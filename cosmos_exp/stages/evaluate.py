@@ -50,20 +50,14 @@ def plan(cfg: Config) -> Plan:
     return p
 
 
-def already_done(run_dir: Path, fingerprint: str) -> bool:
-    """True when run_dir holds a finished evaluation made with the same settings."""
-    record = rundir.read_json_optional(Path(run_dir) / rundir.EVALUATE_JSON) or {}
-    return record.get("fingerprint") == fingerprint and (Path(run_dir) / rundir.SUMMARY_JSON).is_file()
-
-
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
-    from cosmos_exp.evaluate import judge_stage
     from cosmos_exp.infer import caption_stage
+    from cosmos_exp.stages import judge
 
     run_dir = Path(run_dir)
     fingerprint = settings_fingerprint(cfg)
     lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
-    if cfg.sweep.skip_done and already_done(run_dir, fingerprint):
+    if cfg.sweep.skip_done and rundir.evaluation_done(run_dir, fingerprint):
         summary = rundir.read_json(run_dir / rundir.SUMMARY_JSON)
         log.info("evaluate: %s already holds summary.json with the same settings; skipped", run_dir)
         return {"skipped": "already evaluated with the same settings", **lineage,
@@ -72,7 +66,7 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     captioned = caption_stage.run(cfg, run_dir)  # a sweep point captions its whole split (see infer/sharding.py)
     judge_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     judge_cfg.captions = str(run_dir)
-    judged = judge_stage.run(judge_cfg, run_dir)
+    judged = judge.run(judge_cfg, run_dir)
     record = {"stage": "evaluate", "fingerprint": fingerprint, **lineage,
               "split": caption_stage.eval_split(cfg), "dataset": cfg.dataset.name,
               "metrics": list(cfg.eval.metrics), "summary": rundir.SUMMARY_JSON,

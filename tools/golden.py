@@ -4,7 +4,7 @@ The official Qwen2VLVideoProcessor (used by Qwen2.5-VL) and Qwen3VLVideoProcesso
 which CI lacks. Where torchvision exists (the lent GPU machines have it, and so does a side venv with the
 registry's torch + torchvision wheels, which run on a CPU-only machine too), run
 
-    python -m cosmos_exp.data.golden --out tests/fixtures/golden
+    python tools/golden.py --out tests/fixtures/golden
 
 to (1) compare ours with the official processors on the cases below (exits 1 on a mismatch) and
 (2) write `<family>_<case>.npz` (official pixel_values_videos + video_grid_thw) and `manifest.json`
@@ -163,7 +163,7 @@ def main(argv: List[str] = None) -> int:
 
     manifest = {"transformers": transformers.__version__, "torch": torch.__version__,
                 "torchvision": torchvision.__version__, "device": "cpu",
-                "command": "python -m cosmos_exp.data.golden --out tests/fixtures/golden", "cases": {}}
+                "command": "python tools/golden.py --out tests/fixtures/golden", "cases": {}}
     ok = True
     for family in SPECS:
         for case in CASES:
