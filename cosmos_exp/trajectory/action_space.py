@@ -118,12 +118,11 @@ def fit_actions(future_xy: torch.Tensor, v0: Union[torch.Tensor, float], cfg: Ac
     v0 = torch.as_tensor(v0, dtype=torch.float64, device=xy.device).expand(xy.shape[:-2])
 
     # 1-2, twice: the first pass weighs both ends of a step equally, the second by the speeds it found.
-    speed_ends = None
+    speed = None
     for _ in range(2 if future_yaw is None else 1):
-        yaw_full = _fit_headings(xy, cfg, future_yaw, speed_ends)
+        yaw_full = _fit_headings(xy, cfg, future_yaw, speed)
         accel = _fit_accelerations(xy, v0, yaw_full, cfg)
         speed = torch.cat([v0[..., None], v0[..., None] + dt * torch.cumsum(accel, dim=-1)], dim=-1)
-        speed_ends = speed
 
     # 3. Curvatures: dyaw_i = k_i s_i.
     s = speed[..., :-1] * dt + accel * (dt * dt / 2)
