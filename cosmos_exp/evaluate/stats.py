@@ -1,4 +1,5 @@
-"""Percentile-bootstrap confidence intervals for means, paired differences and resampled statistics."""
+"""Percentile-bootstrap confidence intervals for means, ratios of means, paired differences and resampled
+statistics."""
 
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -22,14 +23,51 @@ def mean_ci(values: Sequence[float], samples: int = 2000, confidence: float = 0.
 
 
 def paired_diff_ci(a: Sequence[float], b: Sequence[float], samples: int = 2000, confidence: float = 0.95,
-                   seed: int = 0) -> Dict[str, Optional[float]]:
-    """Mean of b - a over pairs where both exist, with a bootstrap CI and the share of resamples with b > a."""
+                   seed: int = 0, higher_is_better: Optional[bool] = True) -> Dict[str, Optional[float]]:
+    """Mean of b - a over pairs where both exist, with a bootstrap CI and a verdict (see verdict())."""
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
     out = mean_ci([y - x for x, y in pairs], samples, confidence, seed)
     out["mean_a"] = float(np.mean([x for x, _ in pairs])) if pairs else None
     out["mean_b"] = float(np.mean([y for _, y in pairs])) if pairs else None
-    out["verdict"] = verdict(out["ci_low"], out["ci_high"])
+    out["verdict"] = verdict(out["ci_low"], out["ci_high"], higher_is_better)
     return out
+
+
+def ratio_ci(num: Sequence[float], den: Sequence[float], samples: int = 2000, confidence: float = 0.95,
+             seed: int = 0) -> Dict[str, Optional[float]]:
+    """sum(num) / sum(den) over items where both exist (a ratio of means), with a CI that resamples items and
+    recomputes the ratio; a mean of per-item ratios would weigh small denominators far too much."""
+    n, d = _complete(num, den)
+    value = _ratio(n, d)
+    lo, hi = statistic_ci(n.size, lambda idx: _ratio(n[idx], d[idx]), samples, confidence, seed) if value is not None \
+        else (None, None)
+    return {"n": int(n.size), "value": value, "ci_low": lo, "ci_high": hi}
+
+
+def paired_ratio_diff_ci(num_a: Sequence[float], den_a: Sequence[float], num_b: Sequence[float],
+                         den_b: Sequence[float], samples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                         higher_is_better: Optional[bool] = None) -> Dict[str, Optional[float]]:
+    """Ratio of means of b minus that of a over items where all four exist, resampling the same items for both;
+    laid out like paired_diff_ci (mean = the difference, mean_a / mean_b = the two ratios)."""
+    na, da, nb, db = _complete(num_a, den_a, num_b, den_b)
+    ra, rb = _ratio(na, da), _ratio(nb, db)
+    if ra is None or rb is None:
+        return {"n": int(na.size), "mean": None, "ci_low": None, "ci_high": None, "mean_a": ra, "mean_b": rb,
+                "verdict": verdict(None, None)}
+    lo, hi = statistic_ci(na.size, lambda idx: _ratio(nb[idx], db[idx]) - _ratio(na[idx], da[idx]), samples,
+                          confidence, seed)
+    return {"n": int(na.size), "mean": rb - ra, "ci_low": lo, "ci_high": hi, "mean_a": ra, "mean_b": rb,
+            "verdict": verdict(lo, hi, higher_is_better)}
+
+
+def _complete(*columns: Sequence[Optional[float]]) -> Tuple[np.ndarray, ...]:
+    rows = [r for r in zip(*columns) if all(v is not None for v in r)]
+    return tuple(np.asarray([r[i] for r in rows], dtype=float) for i in range(len(columns)))
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> Optional[float]:
+    total = float(den.sum())
+    return float(num.sum()) / total if num.size and total != 0 else None
 
 
 def statistic_ci(n: int, statistic: Callable[[np.ndarray], float], samples: int = 2000,
@@ -41,14 +79,17 @@ def statistic_ci(n: int, statistic: Callable[[np.ndarray], float], samples: int 
     return _percentiles(values, confidence)
 
 
-def verdict(lo: Optional[float], hi: Optional[float]) -> str:
+def verdict(lo: Optional[float], hi: Optional[float], higher_is_better: Optional[bool] = True) -> str:
+    """From the CI of b - a: which side is better (for an error, lower is), or for a quantity with no better
+    direction (a signed error, a ratio whose ideal is 1) which is higher."""
     if lo is None or hi is None:
         return "too few paired items"
-    if lo > 0:
-        return "b better"
-    if hi < 0:
-        return "a better"
-    return "no significant difference"
+    if lo <= 0 <= hi:
+        return "no significant difference"
+    b_higher = lo > 0
+    if higher_is_better is None:
+        return "b higher" if b_higher else "b lower"
+    return "b better" if b_higher == higher_is_better else "a better"
 
 
 def _percentiles(values: np.ndarray, confidence: float) -> Tuple[float, float]:
