@@ -264,7 +264,7 @@ def run_shard(cfg: Config, root: Path, shard: Shard, info: CheckpointInfo) -> Di
 
 def _generate_all(cfg: Config, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
                   report: _ShardReport, header: Dict[str, Any]) -> None:
-    from cosmos_exp.infer.engine_hf import make_engine
+    from cosmos_exp.infer.engine import make_engine
 
     g = cfg.generation
     strict = bool(cfg.dataset.strict)

@@ -4,28 +4,9 @@ The preprocessing is the data package's Processor, the same one training uses; t
 chosen by the checkpoint's config.json (models.loading). Imported only by a running caption stage.
 """
 
-import zlib
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-
-@dataclass
-class Generated:
-    text: str
-    num_tokens: int
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def batch_seed(seed: int, item_ids: Sequence[str]) -> int:
-    """Sampling seed of one batch: fixed by the run's seed and which items the batch holds."""
-    return (seed * 1_000_003 + zlib.crc32(",".join(item_ids).encode("utf-8"))) % (2**31 - 1)
+from cosmos_exp.infer.engine import Generated, batch_seed, resolve_device
 
 
 class HFEngine:
@@ -99,13 +80,3 @@ def _length_until_stop(row: List[int], stop_ids: Sequence[int]) -> int:
         if token in stops:
             return i
     return len(row)
-
-
-def make_engine(name: str, model_dir: str, generation: Any, vision: Any, dtype: str = "auto",
-                attn_implementation: str = "sdpa", model_max_length: Optional[int] = None) -> Any:
-    if name == "vllm":
-        from cosmos_exp.infer.engine_vllm import VLLMEngine
-
-        return VLLMEngine(model_dir, generation, vision, dtype=dtype, model_max_length=model_max_length)
-    return HFEngine(model_dir, generation, vision, dtype=dtype, attn_implementation=attn_implementation,
-                    model_max_length=model_max_length)

@@ -9,7 +9,7 @@ transformers engine up to kernel differences.
 
 from typing import Any, Dict, List, Optional, Sequence
 
-from cosmos_exp.infer.engine_hf import Generated, batch_seed
+from cosmos_exp.infer.engine import Generated, batch_seed
 
 
 class VLLMEngine:
