@@ -262,15 +262,24 @@ def run_shard(cfg: Config, root: Path, shard: Shard, info: CheckpointInfo) -> Di
     return {"captions_dir": str(captions_dir), "checkpoint": info.path, **index["counts"]}
 
 
+def _make_engine(cfg: Config, info: CheckpointInfo) -> Any:
+    """The engine generation.engine names; each is imported only when chosen (vllm needs CUDA)."""
+    g, m = cfg.generation, cfg.model
+    if g.engine == "vllm":
+        from cosmos_exp.infer.engine_vllm import VLLMEngine
+
+        return VLLMEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, model_max_length=m.model_max_length)
+    from cosmos_exp.infer.engine_hf import HFEngine
+
+    return HFEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, attn_implementation=m.attn_implementation,
+                    model_max_length=m.model_max_length)
+
+
 def _generate_all(cfg: Config, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,
                   report: _ShardReport, header: Dict[str, Any]) -> None:
-    from cosmos_exp.infer.engine import make_engine
-
     g = cfg.generation
     strict = bool(cfg.dataset.strict)
-    engine = make_engine(g.engine, info.path, g, cfg.dataset.vision, dtype=cfg.model.dtype,
-                         attn_implementation=cfg.model.attn_implementation,
-                         model_max_length=cfg.model.model_max_length)
+    engine = _make_engine(cfg, info)
     settings = {**header["generation"], **engine.settings()}
     header["generation"] = settings
 
