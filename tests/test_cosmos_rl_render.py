@@ -155,10 +155,10 @@ def test_missing_output_dir_is_caught():
 
 
 def test_config_values_cosmos_rl_cannot_take_fail_naming_our_key(tmp_path):
-    with pytest.raises(ConfigError, match="train.loggers"):
-        render.render(make_cfg(["experiment=demo", "train.loggers=[console,tensorboard]"]), RUN_DIR)
+    with pytest.raises(ConfigError, match="train.loggers"):  # rules on values: config/validate
+        check_backend(make_cfg(["experiment=demo", "stage=sft", "train.loggers=[console,tensorboard]"]))
     with pytest.raises(ConfigError, match="train.module_lr"):
-        render.render(make_cfg(["experiment=demo", "train.module_lr=[{pattern: visual, scale: 0.1}]"]), RUN_DIR)
+        check_backend(make_cfg(["experiment=demo", "stage=sft", "train.module_lr=[{pattern: visual, scale: 0.1}]"]))
     (tmp_path / "step_3").mkdir()  # one of our checkpoint dirs, not cosmos-rl training state
     with pytest.raises(ConfigError, match="train.resume"):
         render.render(make_cfg(["experiment=demo", f"train.resume={tmp_path}/step_3"]), RUN_DIR)
@@ -203,7 +203,7 @@ def test_cosmos_rl_pydantic_rejects_a_broken_document(extra, key):
                                           ("backend.redis_port=70000", "backend.redis_port"),
                                           ("backend.checkpoint_poll_s=0", "backend.checkpoint_poll_s")])
 def test_bad_backend_settings_name_the_key(override, key):
-    cfg = make_cfg(["experiment=demo", override])
+    cfg = make_cfg(["experiment=demo", "stage=sft", override])
     with pytest.raises(ConfigError) as err:  # rules on values: config/validate, before any stage plans
         check_choices(cfg)
         check_backend(cfg)

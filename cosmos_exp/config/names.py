@@ -13,6 +13,7 @@ CAPTION_METRICS = ("llm_judge", "local", "bleu")
 LR_SCHEDULES = ("cosine", "linear", "constant")
 LOSSES = ("caption", "trajectory")
 LOGGERS = ("console", "wandb", "tensorboard")
+COSMOS_RL_LOGGERS = ("console", "wandb")  # what cosmos-rl 0.4.7 logs to
 DIST_BACKENDS = ("auto", "nccl", "gloo")
 ENGINES = ("transformers", "vllm")
 PYDANTIC_MODES = ("auto", "always", "never")  # backend.pydantic_check

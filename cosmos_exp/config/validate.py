@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, DATASET_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
+from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
                                      LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES, STAGES_NEEDING_DATA,
                                      STAGES_NEEDING_MODEL, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -233,9 +233,20 @@ def check_eval(cfg: Config) -> None:
 
 
 def check_backend(cfg: Config) -> None:
-    b = cfg.backend
-    if b.name != "cosmos_rl":
+    """What backend=cosmos_rl can render (it trains stage=sft; other stages ignore the backend)."""
+    b, t = cfg.backend, cfg.train
+    if b.name != "cosmos_rl" or cfg.stage.name != "sft":
         return
+    for i, name in enumerate(t.loggers):
+        if name not in COSMOS_RL_LOGGERS:
+            raise ConfigError(f"train.loggers[{i}]", f"backend=cosmos_rl logs to {' and '.join(COSMOS_RL_LOGGERS)} "
+                              f"only, not {name}", "drop it from train.loggers")
+    if t.module_lr:
+        raise ConfigError("train.module_lr", "per-module learning rates are not mapped to cosmos-rl yet",
+                          "use backend=deepspeed, or set train.module_lr=[]")
+    if cfg.parallelism.nnodes > 1:
+        raise ConfigError("parallelism.nnodes", "backend=cosmos_rl launches on one node for now",
+                          "multi-node needs cosmos-rl --num-workers/--worker-idx/--node-ip-list; not wired yet")
     for key in ("redis_port", "controller_port"):
         if not 0 < b[key] < 65536:
             raise ConfigError(f"backend.{key}", f"{b[key]} is not a TCP port")
@@ -255,6 +266,12 @@ def check_stage_inputs(cfg: Config) -> None:
             raise ConfigError(key, f"stage={stage} needs {key}=<run directory>")
         if not Path(value).is_dir():
             raise ConfigError(key, f"run directory {value} does not exist")
+    if stage == "report":
+        if not cfg.sweep.dir:
+            raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
+                              "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
+        if not Path(cfg.sweep.dir).expanduser().is_dir():
+            raise ConfigError("sweep.dir", f"{cfg.sweep.dir} is not a directory")
     if stage == "evaluate":
         if cfg.captions:
             raise ConfigError("captions", "stage=evaluate captions into its own run directory",

@@ -18,12 +18,8 @@ from cosmos_exp.sweep.report import write_report
 
 
 def _sweep_dir(cfg: Config) -> Path:
-    if not cfg.sweep.dir:
-        raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
-                          "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
+    """sweep.dir is set and is a directory (config/validate); here: it holds the runs of a sweep."""
     root = Path(str(cfg.sweep.dir)).expanduser()
-    if not root.is_dir():
-        raise ConfigError("sweep.dir", f"{root} is not a directory")
     if not child_dirs(root):
         raise ConfigError("sweep.dir", f"{root} holds no child run directories (<job>/run.json)",
                           "point at a multirun directory whose jobs have started")

@@ -23,7 +23,6 @@ LOG_DIR = "cosmos_rl_logs"
 _DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                   "fp32": "float32", "float32": "float32"}
 _DECAY = {"cosine": "cosine", "linear": "linear", "constant": "none"}
-_LOGGERS = ("console", "wandb")
 
 
 def output_dir(run_dir: Path) -> Path:
@@ -66,23 +65,6 @@ def _freeze_patterns(patterns) -> Optional[list]:
     return ["^" + fnmatch.translate(p) for p in patterns] or None
 
 
-def _loggers(cfg: Config) -> list:
-    for i, name in enumerate(cfg.train.loggers):
-        if name not in _LOGGERS:
-            raise ConfigError(f"train.loggers[{i}]", f"backend=cosmos_rl logs to {' and '.join(_LOGGERS)} only, "
-                              f"not {name}", "drop it from train.loggers")
-    return list(cfg.train.loggers)
-
-
-def _unsupported(cfg: Config) -> None:
-    if cfg.train.module_lr:
-        raise ConfigError("train.module_lr", "per-module learning rates are not mapped to cosmos-rl yet",
-                          "use backend=deepspeed, or set train.module_lr=[]")
-    if cfg.parallelism.nnodes > 1:
-        raise ConfigError("parallelism.nnodes", "backend=cosmos_rl launches on one node for now",
-                          "multi-node needs cosmos-rl --num-workers/--worker-idx/--node-ip-list; not wired yet")
-
-
 def _validation(cfg: Config) -> Dict[str, Any]:
     """Held-out loss every train.eval_every steps (the entry passes the eval split as cosmos-rl's val_dataset)."""
     t = cfg.train
@@ -106,7 +88,6 @@ def _custom(cfg: Config, run_dir: Path) -> Dict[str, Any]:
 
 def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     """The TOML document (a dict) for an SFT run writing into `run_dir`; backend.toml_overrides merged last."""
-    _unsupported(cfg)
     t, m = cfg.train, cfg.model
     train: Dict[str, Any] = {
         "output_dir": str(output_dir(run_dir)),
@@ -161,7 +142,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "redis": str(cfg.backend.redis_port),
         "train": train,
         "policy": policy,
-        "logging": {"logger": _loggers(cfg), "project_name": str(t.wandb_project),
+        "logging": {"logger": list(cfg.train.loggers), "project_name": str(t.wandb_project),
                     "experiment_name": str(cfg.name), "log_interval": int(t.log_every)},
         "validation": _validation(cfg),
         "custom": _custom(cfg, run_dir),
