@@ -39,8 +39,10 @@ STAGE_MODULES: Dict[str, Any] = {
 EXIT_CONFIG_ERROR = 2
 EXIT_NOT_IMPLEMENTED = 3
 _HYDRA_ONLY = {".hydra", "log.txt"}
-# The config tree lives beside the package in the source checkout (installed editable).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# The config tree ships inside the package (package data), so an installed wheel finds it as a checkout does.
+# An absolute file path, not pkg://: the sweep preflight composes from the same directory with Hydra's
+# compose API, and a lab adds its own presets beside it with --config-dir or hydra.searchpath.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register_configs()
 

@@ -1,4 +1,4 @@
-"""Every config in conf/ composes and validates; bad keys, types and cross-field rules fail early."""
+"""Every config in cosmos_exp/conf/ composes and validates; bad keys, types and cross-field rules fail early."""
 
 import json
 from pathlib import Path

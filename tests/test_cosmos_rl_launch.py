@@ -21,7 +21,7 @@ from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
 
 from _data_fixtures import make_synthetic
-from conftest import REPO_ROOT, run_cli
+from conftest import CONF_DIR, run_cli
 
 FAKE_COSMOS_RL = '''#!{python}
 import json, os, signal, sys, time, tomllib
@@ -294,7 +294,7 @@ def test_the_stage_is_registered_for_the_cli():
     from cosmos_exp.run import STAGE_MODULES, _module_exists
 
     assert _module_exists(STAGE_MODULES["sft"]["cosmos_rl"])
-    assert (REPO_ROOT / "conf" / "backend" / "cosmos_rl.yaml").is_file()
+    assert (CONF_DIR / "backend" / "cosmos_rl.yaml").is_file()
 
 
 def test_plan_side_imports_no_heavy_library():
