@@ -1,5 +1,6 @@
-"""cosmos_exp as an installed package: a built wheel runs from any directory in a fresh venv; a lab's presets
-come in with --config-dir / hydra.searchpath (single runs and the multirun preflight alike)."""
+"""cosmos_exp as an installed package: a built wheel runs from any directory in a fresh venv and records
+the commit it was built from; a lab's presets come in with --config-dir / hydra.searchpath (single runs and
+the multirun preflight alike)."""
 
 import json
 import os
@@ -11,6 +12,7 @@ from typing import Dict
 
 import pytest
 
+from cosmos_exp.repro.metadata import code_state, git_state, source_root
 from cosmos_exp.run import CONF_DIR, stage_module
 from cosmos_exp.sweep.preflight import preflight, split_argv
 
@@ -23,6 +25,7 @@ defaults:
 name: lab_model
 path: /lab/models/tiny_qwen3_vl
 """
+RECORD_KEYS = ("commit", "dirty", "diff_sha256")
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -92,6 +95,40 @@ def test_the_wheel_runs_from_another_directory_without_the_checkout(installed):
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "plan for stage 'prepare'" in dry.stdout and "dry run: nothing was written" in dry.stdout
     assert not (installed["cwd"] / "outputs").exists()
+
+
+def test_a_wheel_run_records_the_build_commit_not_the_surrounding_repository(installed):
+    out = installed["cwd"] / "outputs"
+    proc = _run(installed, installed["bin"] / "cosmos-exp", "stage=prepare", "model=tiny_qwen3_vl",
+                "dataset.synthetic.num_train=2", "dataset.synthetic.num_eval=1", f"paths.root={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_json,) = out.glob("runs/*/*/run.json")
+    code = json.loads(run_json.read_text())["code"]
+    assert code["origin"] == "installed package" and code["version"] == code_state()["version"]
+    assert Path(code["path"]) == installed["site"] / "cosmos_exp"
+    here = git_state(REPO_ROOT)  # the checkout the wheel was built from, unchanged since the build
+    assert {k: code.get(k) for k in RECORD_KEYS} == {k: here.get(k) for k in RECORD_KEYS}
+    assert code["commit"] != _git(installed["lab"], "rev-parse", "HEAD")
+
+    # Reproduced with the same installation: the same code, so no revision warning.
+    again = _run(installed, installed["bin"] / "cosmos-exp-reproduce", run_json.parent, "--out",
+                 installed["cwd"] / "again")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resolved config identical" in again.stdout and "code revision differs" not in again.stderr
+    assert json.loads((installed["cwd"] / "again" / "run.json").read_text())["code"]["origin"] == "installed package"
+
+
+def test_provenance_tells_a_checkout_from_an_installed_copy(tmp_path):
+    assert source_root() == REPO_ROOT and code_state()["origin"] == "source checkout"
+    site_packages = tmp_path / "site-packages"  # inside a git repository, as a lab's venv may be
+    (site_packages / "cosmos_exp").mkdir(parents=True)
+    _git(tmp_path, "init", "-q")
+    assert source_root(site_packages / "cosmos_exp") is None
+    state = code_state(site_packages / "cosmos_exp")
+    assert state["origin"] == "installed package" and state["commit"] is None and "no build record" in state["note"]
+    (site_packages / "cosmos_exp" / "_build_info.json").write_text(json.dumps({"commit": "abc123", "dirty": False}))
+    assert code_state(site_packages / "cosmos_exp")["commit"] == "abc123"
+    assert git_state(site_packages)["commit"] is None  # not the top of the repository that contains it
 
 
 # --- a lab's presets ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-from cosmos_exp.repro.metadata import environment_record, git_state, now_iso
+from cosmos_exp.repro.metadata import code_state, environment_record, now_iso
 from cosmos_exp.repro.secrets import redact_tree, scrub_dir
 
 RUN_JSON = "run.json"
@@ -35,7 +35,7 @@ class RunRecord:
             "run_dir": str(self.run_dir.resolve()),
             "overrides": redact_tree(list(overrides)),
             "reproduce_of": os.environ.get(REPRODUCE_ENV),
-            "git": git_state(),
+            "code": code_state(),  # a source checkout's git state, or an installed wheel's build commit
             **environment_record(),
             "start_time": now_iso(),
             "end_time": None,
