@@ -1,6 +1,6 @@
 """cosmos_exp as an installed package: a built wheel runs from any directory in a fresh venv and records
 the commit it was built from; a lab's presets come in with --config-dir / hydra.searchpath (single runs and
-the multirun preflight alike)."""
+the multirun preflight alike); cosmos-rl's Python sees our package and nothing else of our environment."""
 
 import json
 import os
@@ -15,6 +15,9 @@ import pytest
 from cosmos_exp.repro.metadata import code_state, git_state, source_root
 from cosmos_exp.run import CONF_DIR, stage_module
 from cosmos_exp.sweep.preflight import preflight, split_argv
+from cosmos_exp.train.cosmos_rl import entry as cosmos_rl_entry
+from cosmos_exp.train.cosmos_rl.launch import (PYTHONPATH_DIR, environment_site_dirs, launch_env, launcher_bin_dir,
+                                               package_link_dir)
 
 from conftest import REPO_ROOT, run_cli
 
@@ -184,3 +187,60 @@ def test_split_argv_keeps_flag_values_with_their_flags():
     assert split_argv(["--config-dir=/lab", "a=1"]) == (["--config-dir=/lab"], ["a=1"])
 
 
+# --- what cosmos-rl's Python sees ---------------------------------------------------------------------------
+
+def test_cosmos_rl_roles_see_only_the_package_of_this_environment(tmp_path):
+    """A Python with nothing installed stands for cosmos-rl's environment: started the way cosmos-rl starts
+    its roles (a bare `python` from PATH) with the environment the launch gives it, it imports cosmos_exp
+    through the run directory's link and sees none of this environment's site-packages."""
+    rl_env = tmp_path / "rl_env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(rl_env)], check=True, timeout=120)
+    launcher = rl_env / "bin" / "cosmos-rl"
+    launcher.write_text(f"#!{rl_env / 'bin' / 'python'}\nraise SystemExit(0)\n")
+    launcher.chmod(0o755)
+    own = environment_site_dirs()
+    assert Path(sysconfig.get_paths()["purelib"]).resolve() in own
+    inherited = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                 "PYTHONPATH": os.pathsep.join([str(own[0]), str(tmp_path / "kept")])}
+    bin_dir = launcher_bin_dir(str(launcher), inherited)
+    assert bin_dir == rl_env / "bin"
+    run_dir = tmp_path / "run"
+    folder = package_link_dir(run_dir)
+    assert folder == run_dir / PYTHONPATH_DIR and [p.name for p in folder.iterdir()] == ["cosmos_exp"]
+    assert (folder / "cosmos_exp").resolve() == Path(cosmos_rl_entry.__file__).resolve().parents[2]
+    assert package_link_dir(run_dir) == folder  # a relaunch keeps the link
+
+    env = launch_env(folder, bin_dir, inherited, own)
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(folder), str(tmp_path / "kept")]
+    assert env["PATH"].split(os.pathsep)[0] == str(rl_env / "bin")
+    code = ("import importlib.util, json, sys, cosmos_exp\n"
+            "print(json.dumps({'exe': sys.executable, 'pkg': cosmos_exp.__file__, 'path': sys.path,\n"
+            "    'omegaconf': importlib.util.find_spec('omegaconf') is not None}))\n")
+    proc = subprocess.run(["python", "-c", code], cwd=run_dir, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout)
+    assert Path(seen["exe"]).parent == rl_env / "bin"
+    assert Path(seen["pkg"]).parent == folder / "cosmos_exp"
+    assert not seen["omegaconf"]  # nothing of cosmos-exp's stack leaks in
+    assert not {Path(p).resolve() for p in seen["path"] if p} & set(own)
+
+
+def test_the_entry_never_adds_the_folder_above_an_installed_package(tmp_path):
+    """Run by hand, the entry adds a checkout to sys.path, but not site-packages (transformers 5 lives there)."""
+    source = Path(cosmos_rl_entry.__file__).read_text()
+    for layout, expected in (("site-packages", False), ("checkout", True)):
+        root = tmp_path / layout
+        entry = root / "cosmos_exp" / "train" / "cosmos_rl" / "entry.py"
+        entry.parent.mkdir(parents=True)
+        entry.write_text(source)
+        (root / "transformers").mkdir()
+        if layout == "checkout":
+            (root / "pyproject.toml").write_text('[project]\nname = "cosmos_exp"\n')
+        code = ("import runpy, sys\n"
+                f"sys.path.insert(0, {str(entry.parent)!r})  # as for a script run by path\n"
+                f"runpy.run_path({str(entry)!r}, run_name='entry')['_fix_sys_path']()\n"
+                f"print({str(root)!r} in sys.path, {str(entry.parent)!r} in sys.path)\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split() == [str(expected), "False"], layout
