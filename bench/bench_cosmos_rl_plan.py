@@ -22,15 +22,16 @@ from timing import REPEATS, median_seconds, record_result  # noqa: E402
 INNER = 50
 
 
-def in_process_ms(root: Path):
+def in_process_ms():
     from hydra import compose, initialize_config_dir
 
     from cosmos_exp.config import register_configs
     from cosmos_exp.config.validate import typed
+    from cosmos_exp.run import CONF_DIR
     from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 
     register_configs()
-    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = typed(compose(config_name="config", overrides=["stage=sft", "backend=cosmos_rl", "experiment=demo"]))
     start = time.perf_counter()
     pydantic_check.load_config_class()
@@ -59,7 +60,7 @@ def in_process_ms(root: Path):
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    base_ms, full_ms, load_ms = in_process_ms(root)
+    base_ms, full_ms, load_ms = in_process_ms()
     with tempfile.TemporaryDirectory() as tmp:
         cli = [sys.executable, "-m", "cosmos_exp.run", f"paths.root={tmp}/outputs"]
         subprocess.run(cli + ["stage=prepare"], cwd=root, check=True, capture_output=True)

@@ -40,10 +40,11 @@ def compose(root: Path, family: str, overrides):
 
     from cosmos_exp.config import register_configs
     from cosmos_exp.config.validate import typed
+    from cosmos_exp.run import CONF_DIR
 
     register_configs()
     model = "tiny_qwen3_vl" if family == "qwen3_vl" else "tiny_qwen2_5_vl"
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose("config", overrides=["stage=sft", "experiment=demo", f"model={model}",
                                                  f"paths.root={root}", *overrides])
     return typed(cfg)

@@ -38,8 +38,10 @@ STAGE_MODULES: Dict[str, Any] = {
 }
 EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
 _HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}
-# The config tree lives beside the package in the source checkout (installed editable).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# The config tree ships inside the package (package data), so an installed wheel finds it as a checkout does.
+# An absolute file path, not pkg://: the sweep preflight composes from the same directory with Hydra's
+# compose API, and a lab adds its own presets beside it with --config-dir or hydra.searchpath.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register_configs()
 

@@ -15,7 +15,7 @@ for _k, _v in {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARAL
     os.environ[_k] = _v
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO_ROOT / "conf"
+CONF_DIR = REPO_ROOT / "cosmos_exp" / "conf"  # package data: it ships inside the wheel
 
 
 def run_cli(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None, module: str = "cosmos_exp.run",

@@ -27,7 +27,8 @@ def test_prepare_writes_complete_run_dir(prepared):
             assert (d / f).is_file(), f
         info = json.loads((d / "run.json").read_text())
         assert info["status"] == "succeeded" and info["stage"] == "prepare"
-        assert info["git"]["sha"] and isinstance(info["git"]["dirty"], bool)
+        assert info["code"]["origin"] == "source checkout" and info["code"]["version"]
+        assert info["code"]["commit"] and isinstance(info["code"]["dirty"], bool)
         assert info["packages"]["torch"] and info["python"]
         assert info["start_time"] <= info["end_time"]
         resolved = yaml.safe_load((d / "resolved.yaml").read_text())

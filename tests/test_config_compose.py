@@ -1,4 +1,4 @@
-"""Every config in conf/ composes and validates; bad keys, types and cross-field rules fail early."""
+"""Every config in cosmos_exp/conf/ composes and validates; bad keys, types and cross-field rules fail early."""
 
 import json
 from pathlib import Path
@@ -58,6 +58,8 @@ def test_every_option_composes_and_validates(group, option, fake_paths):
         cfg = typed(make_cfg(overrides + [f"captions={fake_paths['root']}"]))
     if cfg.stage.name == "compare":
         cfg = typed(make_cfg(overrides + [f"a={fake_paths['root']}", f"b={fake_paths['root']}"]))
+    if cfg.stage.name == "report":
+        cfg = typed(make_cfg(overrides + [f"sweep.dir={fake_paths['root']}"]))
     validate(cfg)
 
 

@@ -21,7 +21,7 @@ from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
 
 from _data_fixtures import make_synthetic
-from conftest import REPO_ROOT, run_cli
+from conftest import CONF_DIR, run_cli
 
 FAKE_COSMOS_RL = '''#!{python}
 import json, os, signal, sys, time, tomllib
@@ -297,7 +297,7 @@ def test_the_stage_is_registered_for_the_cli():
 
     module = stage_module(OmegaConf.create({"stage": {"name": "sft"}, "backend": {"name": "cosmos_rl"}}))
     assert module.__name__.endswith("cosmos_rl.sft_stage")
-    assert (REPO_ROOT / "conf" / "backend" / "cosmos_rl.yaml").is_file()
+    assert (CONF_DIR / "backend" / "cosmos_rl.yaml").is_file()
 
 
 def test_plan_side_imports_no_heavy_library():

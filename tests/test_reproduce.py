@@ -33,7 +33,7 @@ def test_reproduce_warns_when_revision_differs(prepared, tmp_path):
                     f"paths.models_dir={prepared['outputs']}/models"], cwd=tmp_path).returncode == 0
     original = _one_run(out)
     info = json.loads((original / "run.json").read_text())
-    info["git"]["sha"] = "0" * 40
+    info["code"]["commit"] = "0" * 40
     (original / "run.json").write_text(json.dumps(info))
     proc = run_cli([str(original), "--out", str(tmp_path / "again")], cwd=tmp_path, module="cosmos_exp.repro.reproduce")
     assert proc.returncode == 0

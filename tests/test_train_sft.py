@@ -17,7 +17,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import REPO_ROOT, run_cli
+from conftest import CONF_DIR, run_cli
 
 COMMON = ["stage=sft", "experiment=demo", "train.eval_every=3", "train.eval_batches=1",
           "train.warmup_ratio=null", "train.warmup_steps=1", "dataset.num_workers=1"]
@@ -34,7 +34,7 @@ def inputs(tmp_path_factory) -> Dict[str, Path]:
 
     root = tmp_path_factory.mktemp("sft")
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["model=tiny_qwen3_vl", f"paths.root={root}/outputs",
                                            "dataset.synthetic.num_train=8", "dataset.synthetic.num_eval=2"])
     generate_synthetic_av(cfg.dataset)
@@ -220,7 +220,7 @@ def test_plan_imports_no_torch(inputs):
             "from cosmos_exp.config.validate import typed\n"
             "from cosmos_exp.train import sft_stage\n"
             "register_configs()\n"
-            f"with initialize_config_dir(config_dir='{REPO_ROOT / 'conf'}', version_base='1.3'):\n"
+            f"with initialize_config_dir(config_dir='{CONF_DIR}', version_base='1.3'):\n"
             f"    cfg = typed(compose('config', overrides=['stage=sft', 'paths.root={inputs['root']}/outputs']))\n"
             "p = sft_stage.plan(cfg)\n"
             "print(p.render())\n"

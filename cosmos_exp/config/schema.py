@@ -1,6 +1,6 @@
 """The root config and its registration in Hydra's ConfigStore.
 
-Every YAML file in conf/ is merged onto these dataclasses, so an unknown key or a wrong type fails
+Every YAML file in cosmos_exp/conf/ is merged onto these dataclasses, so an unknown key or a wrong type fails
 at composition with the key's full name.
 """
 

@@ -14,7 +14,7 @@ class ModuleLR:
 
 @dataclass
 class TrainConfig:
-    # Defaults follow the Cosmos Cookbook Reason 2 SFT recipe (see conf/experiment/reason2_sft_recipe.yaml).
+    # Defaults follow the Cosmos Cookbook Reason 2 SFT recipe (see cosmos_exp/conf/experiment/reason2_sft_recipe.yaml).
     lr: float = 2e-7
     weight_decay: float = 0.01
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])

@@ -3,8 +3,10 @@
 import datetime as dt
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -18,37 +20,80 @@ SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLUR
               "SLURM_NODELIST", "SLURM_JOB_NAME", "SLURM_RESTART_COUNT")
 TORCHRUN_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                  "TORCHELASTIC_RUN_ID")
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# Written into a built wheel by setup.py (the commit it was built from); absent from a source checkout.
+BUILD_INFO = "_build_info.json"
+PROJECT_NAME = "cosmos_exp"
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
-def _git(*args: str) -> Optional[str]:
+def _git(root: Path, *args: str) -> Optional[str]:
     try:
-        out = subprocess.run(["git", "-C", str(SOURCE_ROOT), *args], capture_output=True, timeout=20, check=True)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=20, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.decode("utf-8", "replace")
 
 
-def git_state() -> Dict[str, Any]:
-    """Revision of the cosmos_exp source tree; a dirty tree is hashed (tracked diff + untracked names)."""
-    sha = _git("rev-parse", "HEAD")
-    if sha is None:
-        return {"sha": None, "dirty": None, "diff_sha256": None, "note": f"{SOURCE_ROOT} is not a git checkout"}
-    status = _git("status", "--porcelain", "--untracked-files=all") or ""
-    diff = _git("diff", "HEAD", "--binary") or ""
+def git_state(root: Path) -> Dict[str, Any]:
+    """Revision of the git work tree whose top is `root` (not of some repository above it); a dirty tree is
+    hashed (tracked diff + untracked names)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    sha = _git(root, "rev-parse", "HEAD")
+    if top is None or sha is None or Path(top.strip()).resolve() != Path(root).resolve():
+        return {"commit": None, "dirty": None, "diff_sha256": None, "note": f"{root} is not the top of a git checkout"}
+    status = _git(root, "status", "--porcelain", "--untracked-files=all") or ""
+    diff = _git(root, "diff", "HEAD", "--binary") or ""
     untracked = "".join(line for line in status.splitlines(True) if line.startswith("??"))
     dirty = bool(status.strip())
     return {
-        "sha": sha.strip(),
-        "branch": (_git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None,
+        "commit": sha.strip(),
+        "branch": (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None,
         "dirty": dirty,
         "diff_sha256": hashlib.sha256((diff + untracked).encode()).hexdigest() if dirty else None,
         "changed_files": [line[3:] for line in status.splitlines()][:200],
     }
+
+
+def is_project_root(root: Path) -> bool:
+    """Whether `root` holds this project's pyproject.toml (the one that names cosmos_exp)."""
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return re.search(rf'^name\s*=\s*["\']{PROJECT_NAME}["\']', text, re.MULTILINE) is not None
+
+
+def source_root(package_dir: Path = PACKAGE_DIR) -> Optional[Path]:
+    """The source tree this package is imported from (a checkout, or an editable install of one), or None
+    for an installed copy: site-packages may sit inside some unrelated git repository, whose state says
+    nothing about this code."""
+    return package_dir.parent if is_project_root(package_dir.parent) else None
+
+
+def build_info(package_dir: Path = PACKAGE_DIR) -> Dict[str, Any]:
+    """What setup.py recorded when the installed wheel was built (commit, dirty flag, diff hash)."""
+    path = package_dir / BUILD_INFO
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return {"commit": None, "dirty": None, "diff_sha256": None,
+                "note": f"no build record ({path}: {type(err).__name__}); installed some other way than a built wheel"}
+    return {k: info.get(k) for k in ("commit", "branch", "dirty", "diff_sha256", "note") if k in info}
+
+
+def code_state(package_dir: Path = PACKAGE_DIR) -> Dict[str, Any]:
+    """Where the running code came from: a source checkout (its git state now) or an installed package
+    (its version and the commit its wheel was built from)."""
+    from cosmos_exp import __version__
+
+    root = source_root(package_dir)
+    if root is not None:
+        return {"origin": "source checkout", "version": __version__, "path": str(root), **git_state(root)}
+    return {"origin": "installed package", "version": __version__, "path": str(package_dir), **build_info(package_dir)}
 
 
 def package_versions() -> Dict[str, Optional[str]]:

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.schema import Config
 from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-from cosmos_exp.repro.metadata import environment_record, git_state, now_iso
+from cosmos_exp.repro.metadata import code_state, environment_record, now_iso
 from cosmos_exp.repro.secrets import redact_tree, scrub_dir
 
 # Set by cosmos-exp-reproduce in the child it starts.
@@ -35,7 +35,7 @@ class RunRecord:
             "run_dir": str(self.run_dir.resolve()),
             "overrides": redact_tree(list(overrides)),
             "reproduce_of": os.environ.get(REPRODUCE_ENV),
-            "git": git_state(),
+            "code": code_state(),  # a source checkout's git state, or an installed wheel's build commit
             **environment_record(),
             "start_time": now_iso(),
             "end_time": None,

@@ -1,7 +1,7 @@
 """cosmos-exp-reproduce <run_dir>: run a logged run again, from its saved config, into a new directory.
 
 The saved `.hydra/config.yaml` is the fully composed config (every override already applied), so it is
-replayed as the primary config: later edits to conf/ cannot change what is reproduced. The child runs
+replayed as the primary config: later edits to the config tree cannot change what is reproduced. The child runs
 in the original working directory so relative paths mean what they meant.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from cosmos_exp.repro.metadata import git_state
+from cosmos_exp.repro.metadata import code_state
 from cosmos_exp.repro.record import REPRODUCE_ENV
 from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
 
@@ -37,16 +37,35 @@ def check_complete(run_dir: Path) -> dict:
         raise IncompleteRunDir(f"{run_dir / RUN_JSON} is not valid JSON ({err}); cannot reproduce") from None
 
 
-def revision_warnings(info: dict) -> List[str]:
-    then, now = info.get("git") or {}, git_state()
+def recorded_code(info: dict) -> dict:
+    """run.json's code section; runs recorded before installed wheels were told apart have a "git" one."""
+    if "code" in info:
+        return info["code"] or {}
+    old = info.get("git") or {}
+    return {"origin": "source checkout", "commit": old.get("sha"), "dirty": old.get("dirty"),
+            "diff_sha256": old.get("diff_sha256")}
+
+
+def _describe(code: dict) -> str:
+    built = " (the commit its wheel was built from)" if code.get("origin") == "installed package" else ""
+    return f"{code.get('commit')}{built}, version {code.get('version', 'unknown')}"
+
+
+def revision_warnings(info: dict, now: Optional[dict] = None) -> List[str]:
+    """What may make the replay differ: another code revision, or uncommitted changes then or now."""
+    then, now = recorded_code(info), code_state() if now is None else now
+    here = "this checkout" if now.get("origin") == "source checkout" else "this installed package"
     warnings = []
-    if then.get("sha") != now.get("sha"):
-        warnings.append(f"code revision differs: the run used {then.get('sha')}, this checkout is {now.get('sha')}")
+    if then.get("commit") != now.get("commit") or then.get("version", now.get("version")) != now.get("version"):
+        warnings.append(f"code revision differs: the run used {_describe(then)}; {here} is {_describe(now)}")
+    elif now.get("commit") is None:
+        warnings.append(f"the code revision is unknown ({now.get('note')}); it cannot be compared with the run's")
     if then.get("dirty"):
-        warnings.append(f"the run was made from a dirty tree (diff sha256 {then.get('diff_sha256')}); "
-                        "those uncommitted changes cannot be restored")
+        warnings.append(f"the run's code had uncommitted changes (diff sha256 {then.get('diff_sha256')}); "
+                        "they cannot be restored")
     if now.get("dirty"):
-        warnings.append("this checkout has uncommitted changes")
+        warnings.append(f"{here} has uncommitted changes" if here == "this checkout" else
+                        f"{here} was built from a tree with uncommitted changes")
     return warnings
 
 

@@ -6,7 +6,8 @@ becomes `model.path='<run>/checkpoints/step_1','<run>/checkpoints/step_2',...` (
 oldest first). Every job's config is then composed, typed, validated and planned here, in the submitting
 process, so a bad value fails with its key before the first job starts (on SLURM: before anything is
 queued). The sweep directory is pinned (hydra.sweep.dir) and gets sweep.json: the command, what was expanded,
-and each job's overrides and sub-directory, plus which jobs a resumed sweep will skip.
+and each job's overrides and sub-directory, plus which jobs a resumed sweep will skip. A lab's own presets
+(--config-dir, hydra.searchpath) are found here as the jobs will find them.
 """
 
 import os
@@ -22,9 +23,14 @@ from cosmos_exp.repro.atomic import write_json_atomic
 
 CHECKPOINTS_KEY = "sweep.checkpoints"
 MULTIRUN_FLAGS = ("-m", "--multirun")
-# Hydra flags after which nothing is launched (or that change where the config comes from): leave alone.
+# Hydra flags after which nothing is launched (or that replace the primary config): leave alone.
 PASSIVE_FLAGS = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
-                 "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun")
+                 "--config-path", "-cp", "--config-name", "-cn", "--experimental-rerun")
+# Hydra flags whose value is the next argument (unless given as --flag=value).
+VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+               "--config-dir", "-cd", "--experimental-rerun")
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+SEARCHPATH_KEY = "hydra.searchpath"
 
 
 def _quote(value: str) -> str:
@@ -39,6 +45,40 @@ def _key(arg: str) -> str:
 def _value(args: List[str], key: str) -> Optional[str]:
     found = [a.split("=", 1)[1] for a in args if "=" in a and _key(a) == key]
     return found[-1] if found else None
+
+
+def split_argv(argv: List[str]) -> Tuple[List[str], List[str]]:
+    """(flags, overrides): a flag's value stays right after it (`--config-dir /lab` is not an override)."""
+    flags: List[str] = []
+    overrides: List[str] = []
+    pending_value = False
+    for arg in argv:
+        if pending_value:
+            flags.append(arg)
+            pending_value = False
+        elif arg.startswith("-"):
+            flags.append(arg)
+            pending_value = arg in VALUE_FLAGS
+        else:
+            overrides.append(arg)
+    return flags, overrides
+
+
+def config_dir(flags: List[str]) -> Optional[Path]:
+    """The lab's --config-dir (Hydra keeps the last one given), absolute; None when not given."""
+    found = None
+    for i, flag in enumerate(flags):
+        name, eq, value = flag.partition("=")
+        if name in CONFIG_DIR_FLAGS:
+            found = value if eq else (flags[i + 1] if i + 1 < len(flags) else "")
+    if found is None:
+        return None
+    path = Path(found).expanduser().absolute()
+    if not path.is_dir():
+        print(f"cosmos-exp: --config-dir {path} is not a directory; give the folder that holds your presets "
+              "(e.g. model/<name>.yaml)", file=sys.stderr)
+        raise SystemExit(2)
+    return path
 
 
 def expand_checkpoints(overrides: List[str]) -> Tuple[List[str], Optional[Dict[str, Any]]]:
@@ -77,22 +117,38 @@ def _is_hydra_override(arg: str) -> bool:
 
 
 @contextmanager
-def hydra_context(conf_dir: Path) -> Iterator[None]:
-    """Hydra's config search set up once for every job of a sweep (or re-used when already set up)."""
-    from hydra import initialize_config_dir
+def hydra_context(conf_dir: Path, extra_dir: Optional[Path] = None) -> Iterator[None]:
+    """Hydra's config search set up once for every job of a sweep (or re-used when already set up): our
+    config tree and, as `--config-dir` does, a lab's presets after it."""
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
     if GlobalHydra.instance().is_initialized():
         yield
         return
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="cosmos-exp"):
+    backup = get_gh_backup()
+    version.setbase("1.3")
+    # What initialize_config_dir does, plus the extra directory where Hydra's own --config-dir puts it.
+    search_path = create_config_search_path(str(conf_dir))
+    if extra_dir is not None:
+        search_path.prepend(provider="command-line", path=f"file://{extra_dir}",
+                            anchor=SearchPathQuery(provider="schema"))
+    Hydra.create_main_hydra2(task_name="cosmos-exp", config_search_path=search_path)
+    try:
         yield
+    finally:
+        restore_gh_from_backup(backup)
 
 
 def compose_job(conf_dir: Path, overrides: List[str], with_hydra: bool = False) -> Any:
     from hydra import compose
 
-    task = [a for a in overrides if with_hydra or not _is_hydra_override(a)]
+    # hydra.searchpath stays: it decides where the job's presets come from.
+    task = [a for a in overrides if with_hydra or not _is_hydra_override(a) or _key(a) == SEARCHPATH_KEY]
     with hydra_context(conf_dir):
         return compose(config_name="config", overrides=task, return_hydra_config=with_hydra)
 
@@ -157,8 +213,7 @@ def _skip_state(cfg: Config, job_dir: Path) -> str:
 def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], ModuleType]) -> List[str]:
     """argv (without the program name) -> argv to hand to Hydra. Exits 2 on a config error, naming the key
     and the job; single runs and passive invocations pass through unchanged."""
-    flags = [a for a in argv if a.startswith("-")]
-    overrides = [a for a in argv if not a.startswith("-")]
+    flags, overrides = split_argv(argv)
     multirun = any(f in MULTIRUN_FLAGS for f in flags)
     if not multirun or any(f.split("=", 1)[0] in PASSIVE_FLAGS for f in flags):
         if not multirun and _value(overrides, CHECKPOINTS_KEY) not in (None, "", "null"):
@@ -173,7 +228,7 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
     except Exception as err:  # an unparsable override: Hydra would refuse it too, with its own words
         print(f"cosmos-exp: cannot read the sweep overrides: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    with hydra_context(conf_dir):
+    with hydra_context(conf_dir, config_dir(flags)):
         return _validate_and_record(argv, flags, overrides, jobs, expanded, conf_dir, stage_module)
 
 
@@ -197,7 +252,7 @@ def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str]
             print(f"cosmos-exp: sweep job {num} of {len(jobs)} ({' '.join(_task_only(job))}) is invalid; "
                   "no job was launched", file=sys.stderr)
             _fail(err)
-        # Hydra's <sweep dir>/<job num> (conf/config.yaml); a custom hydra.sweep.subdir is not predicted here.
+        # Hydra's <sweep dir>/<job num> (cosmos_exp/conf/config.yaml); a custom hydra.sweep.subdir: not predicted.
         subdir = sweep_dir / str(num) if sweep_dir is not None and custom_subdir is None else None
         state = _skip_state(cfg, subdir) if subdir is not None else "to run"
         records.append({"num": num, "overrides": _task_only(job), "dir": str(subdir) if subdir else None,

@@ -139,11 +139,13 @@ def validation_factory(run_dir: Path) -> Optional[Callable[[Any], ConversationDa
 
 def _fix_sys_path() -> None:
     """Run as a file, this folder is sys.path[0]: drop it so our module names (schema, render, ...) cannot
-    shadow top-level modules of the cosmos-rl environment; make the project importable if not installed."""
+    shadow top-level modules of the cosmos-rl environment. The launch puts a folder holding only cosmos_exp
+    on PYTHONPATH; run by hand from a source checkout, the checkout is added. Never the folder above an
+    installed package: that is cosmos-exp's site-packages, whose transformers 5 would shadow cosmos-rl's."""
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-    project = str(_HERE.parents[2])
-    if project not in sys.path:
-        sys.path.append(project)
+    project = _HERE.parents[2]
+    if (project / "pyproject.toml").is_file() and str(project) not in sys.path:
+        sys.path.append(str(project))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

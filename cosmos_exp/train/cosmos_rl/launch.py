@@ -3,6 +3,9 @@
 cosmos-rl needs its launcher on PATH, a redis-server on PATH (its controller starts one; without it the
 launch dies with status 127 and little explanation), free ports for redis and its controller, and GPUs (it
 calls nvidia-smi). We check all of them first and say what is missing and what to do.
+
+cosmos-rl runs in its own environment (transformers<5): its roles must see nothing of ours but the
+cosmos_exp package itself (see role_env).
 """
 
 import logging
@@ -10,14 +13,17 @@ import os
 import shlex
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 
 from cosmos_exp.config.schema import Config
+from cosmos_exp.repro.metadata import PACKAGE_DIR
 from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
 from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
 from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
@@ -28,6 +34,8 @@ ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
 FORWARDED = STOP_SIGNALS + (signal.SIGINT, signal.SIGUSR2)
 AS_SIGNAL = {signal.SIGUSR2: signal.SIGUSR1}
 STOP_GRACE_S = 60.0
+# <run_dir>/cosmos_rl_pythonpath/cosmos_exp -> the package running now: all of cosmos-exp that cosmos-rl sees.
+PYTHONPATH_DIR = "cosmos_rl_pythonpath"
 log = logging.getLogger("cosmos_exp")
 
 
@@ -36,9 +44,64 @@ class LaunchError(RuntimeError):
 
 
 def launch_argv(cfg: Config, run_dir: Path) -> List[str]:
+    # The launcher found on our PATH (the one checked): the roles' PATH starts with another bin/ (role_env).
     run_dir = Path(run_dir)
-    return [str(cfg.backend.executable), "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
+    exe = str(cfg.backend.executable)
+    return [shutil.which(exe) or exe, "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
             "--port", str(cfg.backend.controller_port), str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
+
+
+def package_link_dir(run_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
+    """A folder holding one entry, `cosmos_exp`, a link to the package running now. The folder the package
+    itself sits in will not do: for an installed wheel it is this environment's site-packages, and its
+    transformers 5 (and the rest) would shadow cosmos-rl's own stack."""
+    folder = Path(run_dir) / PYTHONPATH_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / package_dir.name
+    if os.path.realpath(link) != str(package_dir.resolve()):  # absent, or left by another installation
+        staged = folder / f".{package_dir.name}.{os.getpid()}"
+        if staged.is_symlink():
+            staged.unlink()
+        os.symlink(package_dir.resolve(), staged)
+        os.replace(staged, link)
+    return folder
+
+
+def environment_site_dirs() -> List[Path]:
+    """This Python's own site-packages folders: where cosmos-exp's stack (transformers 5, ...) lives."""
+    paths = [*site.getsitepackages(), site.getusersitepackages(),
+             *(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))]
+    return sorted({Path(p).resolve() for p in paths})
+
+
+def launcher_bin_dir(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[Path]:
+    """The bin/ of cosmos-rl's environment: that of the Python in its launcher's #! line, else the launcher's."""
+    env = os.environ if env is None else env
+    found = shutil.which(executable, path=env.get("PATH"))
+    if found is None:
+        return None
+    interpreter = launcher_interpreter(found)
+    return Path(interpreter).parent if interpreter and os.path.isabs(interpreter) else Path(found).parent
+
+
+def launch_env(pythonpath_dir: Path, bin_dir: Optional[Path], env: Dict[str, str],
+               own_site_dirs: Iterable[Path]) -> Dict[str, str]:
+    """The environment cosmos-rl starts its roles in. PYTHONPATH: the folder holding only cosmos_exp first,
+    and none of this environment's site-packages that ours may carry. PATH: cosmos-rl's bin/ first, because
+    each role is started with a bare `python` (the first on PATH, ours when our venv is activated)."""
+    own = {Path(p).resolve() for p in own_site_dirs}
+    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() not in own]
+    out = dict(env, PYTHONPATH=os.pathsep.join([str(pythonpath_dir), *kept]))
+    if bin_dir is not None:
+        rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != Path(bin_dir)]
+        out["PATH"] = os.pathsep.join([str(bin_dir), *rest])
+    return out
+
+
+def role_env(cfg: Config, run_dir: Path) -> Dict[str, str]:
+    """launch_env for this run: the package link made in the run directory, this process's environment."""
+    return launch_env(package_link_dir(run_dir), launcher_bin_dir(str(cfg.backend.executable)), dict(os.environ),
+                      environment_site_dirs())
 
 
 def port_free(port: int) -> bool:
@@ -57,18 +120,30 @@ def shell_unsafe(argv: List[str]) -> List[str]:
     return [a for a in argv[1:] if shlex.quote(a) != a]
 
 
-def launcher_version(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[str]:
-    """The cosmos-rl version installed beside its launcher (the Python of the script's #! line); None if
-    that cannot be told (not a Python script, no such package there)."""
+def _shebang(executable: str) -> List[str]:
+    """The interpreter command of a Python script's #! line; [] if it is not one."""
     try:
         with open(executable, "rb") as f:
             first = f.readline(512).decode("utf-8", "replace").strip()
     except OSError:
-        return None
+        return []
     if not first.startswith("#!"):
-        return None
+        return []
     interpreter = shlex.split(first[2:])
-    if not interpreter or "python" not in Path(interpreter[-1]).name:
+    return interpreter if interpreter and "python" in Path(interpreter[-1]).name else []
+
+
+def launcher_interpreter(executable: str) -> Optional[str]:
+    """The Python that runs the cosmos-rl launcher (its #! line), as written there."""
+    interpreter = _shebang(executable)
+    return interpreter[-1] if interpreter else None
+
+
+def launcher_version(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The cosmos-rl version installed beside its launcher (the Python of the script's #! line); None if
+    that cannot be told (not a Python script, no such package there)."""
+    interpreter = _shebang(executable)
+    if not interpreter:
         return None
     code = "from importlib.metadata import version; print(version('cosmos-rl'))"
     try:

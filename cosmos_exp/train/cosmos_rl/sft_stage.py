@@ -18,8 +18,8 @@ from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, LaunchError, launch_argv, launcher_version, preflight,
-                                               run_launcher, shell_unsafe)
+from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, PYTHONPATH_DIR, LaunchError, launch_argv, launcher_version,
+                                               preflight, role_env, run_launcher, shell_unsafe)
 
 PLACEHOLDER_RUN_DIR = Path("<run_dir>")
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
@@ -107,6 +107,8 @@ def plan(cfg: Config) -> Plan:
                    + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "
                    f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
+    p.notes.append(f"cosmos-rl's roles import cosmos_exp from {run_dir / PYTHONPATH_DIR} (a link to this package, "
+                   "nothing else of this environment) with its launcher's bin/ first on PATH")
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
                        "(eval_loss in metrics.jsonl)")
@@ -153,7 +155,8 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).
         # While it runs, an export is published once its files went unchanged for two polls.
         poll_s = float(cfg.backend.checkpoint_poll_s)
-        code = run_launcher(argv, run_dir, every=lambda: sync_checkpoints(run_dir, settle_s=2 * poll_s), every_s=poll_s)
+        code = run_launcher(argv, run_dir, env=role_env(cfg, run_dir),
+                            every=lambda: sync_checkpoints(run_dir, settle_s=2 * poll_s), every_s=poll_s)
     finally:
         published = sync_checkpoints(run_dir)  # an interrupted or failed run still shows what it exported
     result: Dict[str, Any] = {
