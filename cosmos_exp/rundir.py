@@ -61,7 +61,6 @@ REPORT_CSV = "report.csv"
 PLOTS_DIR = "plots"
 SWEEP_JSON = "sweep.json"  # in a multirun's sweep directory: the jobs planned before any was queued
 
-STATUS_SUCCEEDED = "succeeded"
 _STEP_RE = re.compile(r"^step_(\d+)$")
 
 
@@ -87,11 +86,6 @@ def read_run_json(run_dir: PathLike) -> Dict[str, Any]:
 
 def is_run_dir(path: PathLike) -> bool:
     return (Path(path) / RUN_JSON).is_file()
-
-
-def run_succeeded(run_dir: PathLike) -> bool:
-    """The one rule for a finished run: its run.json says it succeeded."""
-    return read_run_json(run_dir).get("status") == STATUS_SUCCEEDED
 
 
 def config_path(run_dir: PathLike) -> Optional[Path]:

@@ -11,11 +11,11 @@ from cosmos_exp.config.names import CAPTION_METRICS
 from cosmos_exp.evaluate.cache import cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, parsed_caption, render_value
 from cosmos_exp.evaluate.client import JudgeCall
+from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 
 # Key states that are not judged; the reasons are counted, never silently averaged away.
 MISSING_IN_CAPTION, MISSING_IN_REFERENCE, UNPARSED = "missing_in_caption", "missing_in_reference", "unparsed_caption"
-LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"
 
 
 @dataclass

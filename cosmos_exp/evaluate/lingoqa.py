@@ -6,8 +6,8 @@ judge with the lingoqa rubric gives a 0/1 verdict. The summary records which one
 from pathlib import Path
 from typing import Any, List, Tuple
 
-LINGO_JUDGE = "lingo_judge_classifier"
-LLM_JUDGE = "llm_judge"
+# How a run scored LingoQA (recorded in its summary): the classifier, or the LLM judge's verdict.
+LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"
 
 
 def classifier_text(question: str, reference: str, prediction: str) -> str:

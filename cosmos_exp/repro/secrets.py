@@ -8,7 +8,7 @@ text file of a run directory is scrubbed of the values of secret-looking environ
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 REDACTED = "***REDACTED***"
 # A name is secret when its last word is key/token/secret/password/credential(s):
@@ -46,11 +46,6 @@ def redact_tree(obj: Any, secrets: Optional[List[str]] = None) -> Any:
     if isinstance(obj, str):
         return redact_text(obj, secrets)
     return obj
-
-
-def redact_environ(keys: List[str]) -> Dict[str, str]:
-    """The named environment variables, with secret ones masked (for logging launcher variables)."""
-    return {k: (REDACTED if is_secret_name(k) else os.environ[k]) for k in keys if k in os.environ}
 
 
 def scrub_dir(root: Path) -> List[Path]:
