@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from cosmos_exp.config.data import DatasetConfig, VisionConfig
 from cosmos_exp.config.errors import DataError
 from cosmos_exp.data.conversation import build_conversation
 from cosmos_exp.data.labels import LabelError, caption_target, read_label
@@ -84,7 +85,7 @@ def _split_dir(root: str, split: str) -> Path:
     return Path(root).expanduser().resolve() / split
 
 
-def _scan_caption_dir(cfg, root: str, split: str):
+def _scan_caption_dir(cfg: DatasetConfig, root: str, split: str):
     """Pairs (id, video path | None, label path | None) by id, plus names that match neither pattern."""
     split_dir = _split_dir(root, split)
     vdir, mdir = split_dir / cfg.video_dir, split_dir / cfg.meta_dir
@@ -103,7 +104,7 @@ def _scan_caption_dir(cfg, root: str, split: str):
     return split_dir, [(i, videos.get(i), labels.get(i)) for i in ids]
 
 
-def count_items(dataset_cfg, split: str) -> int:
+def count_items(dataset_cfg: DatasetConfig, split: str) -> int:
     """Cheap count for dry runs: listed files only, no JSON parsing of labels, no video decoding."""
     kind = dataset_cfg.kind
     if kind == "caption":
@@ -124,7 +125,7 @@ def count_items(dataset_cfg, split: str) -> int:
     return min(n, dataset_cfg.max_items) if dataset_cfg.max_items else n
 
 
-def _probe_video(path: Path, vision) -> Optional[str]:
+def _probe_video(path: Path, vision: VisionConfig) -> Optional[str]:
     """None if the clip opens and holds enough frames for `vision`, else the reason."""
     from cosmos_exp.data.sampling import FrameSamplingError, num_frames_to_sample
     from cosmos_exp.data.video import VideoError, open_video
@@ -138,7 +139,7 @@ def _probe_video(path: Path, vision) -> Optional[str]:
     return None
 
 
-def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref: Path,
+def _check_video(path: Optional[Path], root: Path, cfg: DatasetConfig, report: DataReport, ref: Path,
                  probed: Optional[Dict[str, Optional[str]]] = None) -> bool:
     if path is None or not path.is_file():
         report.skip(ref, f"no video at {path}" if path else "no video for this label", "missing_video", cfg.strict)
@@ -163,7 +164,7 @@ def _check_video(path: Optional[Path], root: Path, cfg, report: DataReport, ref:
     return True
 
 
-def _caption_samples(cfg, root: str, split: str, report: DataReport, component: Optional[str] = None) -> List[Sample]:
+def _caption_samples(cfg: DatasetConfig, root: str, split: str, report: DataReport, component: Optional[str] = None) -> List[Sample]:
     system, user = load_prompt(cfg.system_prompt), load_prompt(cfg.user_prompt)
     split_dir, items = _scan_caption_dir(cfg, root, split)
     if not split_dir.is_dir():
@@ -205,7 +206,7 @@ def _caption_samples(cfg, root: str, split: str, report: DataReport, component: 
     return samples
 
 
-def _qa_samples(cfg, split: str, report: DataReport) -> List[Sample]:
+def _qa_samples(cfg: DatasetConfig, split: str, report: DataReport) -> List[Sample]:
     kind = cfg.kind
     split_dir = _split_dir(cfg.root, split)
     path = split_dir / QA_FILES[kind]
@@ -264,7 +265,7 @@ def _qa_samples(cfg, split: str, report: DataReport) -> List[Sample]:
     return samples
 
 
-def build_dataset(dataset_cfg, split: str) -> Tuple[List[Sample], DataReport]:
+def build_dataset(dataset_cfg: DatasetConfig, split: str) -> Tuple[List[Sample], DataReport]:
     """Samples of one split and the report of what was skipped and why."""
     cfg = dataset_cfg
     report = DataReport(dataset=cfg.name, split=split)

@@ -8,9 +8,11 @@ the next sample in the order (logged), so batches keep their size.
 """
 
 import logging
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
+
+from cosmos_exp.config.data import VisionConfig
 
 log = logging.getLogger(__name__)
 MAX_REPLACEMENTS = 8
@@ -36,7 +38,8 @@ class _Order:
 class _BatchDataset:
     """Map-style: item `step` is this rank's collated batch of that step (runs inside a worker)."""
 
-    def __init__(self, samples, processor, vision, batch_size, seed, rank, world_size) -> None:
+    def __init__(self, samples: list, processor: Any, vision: VisionConfig, batch_size: int, seed: int, rank: int,
+                 world_size: int) -> None:
         self.samples, self.processor, self.vision = samples, processor, vision
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.order = _Order(len(samples), seed)
@@ -115,7 +118,7 @@ class TrainLoader:
             yield batch
 
 
-def build_train_loader(samples, processor, vision, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+def build_train_loader(samples: list, processor: Any, vision: VisionConfig, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                        num_workers: int = 2, start_step: int = 0) -> TrainLoader:
     if not samples:
         raise ValueError("no training samples (see the data report for what was skipped)")

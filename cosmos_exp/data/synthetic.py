@@ -41,6 +41,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from cosmos_exp.config.data import DatasetConfig
 from cosmos_exp.repro.atomic import write_text_atomic
 
 WEATHERS = ("clear", "overcast", "rain", "fog", "snow")
@@ -297,7 +298,7 @@ def scene_questions(scene: Scene, clip: str, video: str, rng: random.Random):
 
 
 
-def generate_synthetic_av(dataset_cfg) -> Dict:
+def generate_synthetic_av(dataset_cfg: DatasetConfig) -> Dict:
     """Write the train and eval splits under dataset_cfg.root; returns counts, paths and seconds taken."""
     syn = dataset_cfg.synthetic
     if syn is None:

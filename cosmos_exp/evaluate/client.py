@@ -128,7 +128,7 @@ def judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: 
     return asyncio.run(_judge_calls(calls, jcfg, api_key, cache, on_done))
 
 
-async def _judge_calls(calls, jcfg, api_key, cache, on_done):
+async def _judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: JudgeCache, on_done: Any):
     import openai  # heavy: only when calls are really made
 
     t0 = time.perf_counter()

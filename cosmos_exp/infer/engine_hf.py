@@ -6,13 +6,15 @@ chosen by the checkpoint's config.json (models.loading). Imported only by a runn
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from cosmos_exp.config.generation import GenerationConfig
+from cosmos_exp.config.data import VisionConfig
 from cosmos_exp.infer.engine import Generated, batch_seed, resolve_device
 
 
 class HFEngine:
     name = "transformers"
 
-    def __init__(self, model_dir: str, generation: Any, vision: Any, dtype: str = "auto",
+    def __init__(self, model_dir: str, generation: GenerationConfig, vision: VisionConfig, dtype: str = "auto",
                  attn_implementation: str = "sdpa", model_max_length: Optional[int] = None) -> None:
         import torch
 

@@ -9,13 +9,15 @@ transformers engine up to kernel differences.
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from cosmos_exp.config.generation import GenerationConfig
+from cosmos_exp.config.data import VisionConfig
 from cosmos_exp.infer.engine import Generated, batch_seed
 
 
 class VLLMEngine:
     name = "vllm"
 
-    def __init__(self, model_dir: str, generation: Any, vision: Any, dtype: str = "auto",
+    def __init__(self, model_dir: str, generation: GenerationConfig, vision: VisionConfig, dtype: str = "auto",
                  model_max_length: Optional[int] = None) -> None:
         try:
             import vllm

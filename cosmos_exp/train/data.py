@@ -3,6 +3,7 @@
 import math
 from typing import Any, Dict, Iterator, List, Tuple
 
+from cosmos_exp.config.train import TrainConfig
 from cosmos_exp.config.schema import Config
 
 
@@ -29,7 +30,7 @@ def steps_per_epoch(num_samples: int, micro_batch: int, world_size: int, grad_ac
     return max(1, micro_steps // grad_accum)
 
 
-def total_steps(train: Any, num_samples: int, world_size: int, grad_accum: int) -> int:
+def total_steps(train: TrainConfig, num_samples: int, world_size: int, grad_accum: int) -> int:
     if train.max_steps is not None:
         return int(train.max_steps)
     return int(train.epochs) * steps_per_epoch(num_samples, train.micro_batch_size, world_size, grad_accum)

@@ -2,8 +2,11 @@
 
 from typing import Any, Dict
 
+from cosmos_exp.config.train import TrainConfig
+from cosmos_exp.config.parallel import ParallelismConfig
 
-def grad_accumulation(train: Any, world_size: int) -> int:
+
+def grad_accumulation(train: TrainConfig, world_size: int) -> int:
     per_step = train.micro_batch_size * world_size
     if train.global_batch_size % per_step:
         raise ValueError(f"train.global_batch_size {train.global_batch_size} is not a multiple of "
@@ -11,7 +14,7 @@ def grad_accumulation(train: Any, world_size: int) -> int:
     return train.global_batch_size // per_step
 
 
-def deepspeed_config(parallelism: Any, train: Any, world_size: int, on_gpu: bool) -> Dict[str, Any]:
+def deepspeed_config(parallelism: ParallelismConfig, train: TrainConfig, world_size: int, on_gpu: bool) -> Dict[str, Any]:
     """ZeRO stage and offload from `parallelism`; batch sizes, accumulation and clipping from `train`.
 
     bf16 on GPU, fp32 on CPU (CPU bf16 is slow and would break the exact-resume guarantee).

@@ -3,6 +3,8 @@
 import fnmatch
 from typing import Any, Dict, List, Sequence, Tuple
 
+from cosmos_exp.config.train import TrainConfig
+
 
 def apply_freeze(model: Any, patterns: Sequence[str]) -> List[str]:
     """Set requires_grad=False on parameters whose name matches any fnmatch pattern.
@@ -33,7 +35,7 @@ def _lr_scale(name: str, module_lr: Sequence[Any]) -> float:
     return 1.0
 
 
-def param_groups(model: Any, train: Any) -> List[Dict[str, Any]]:
+def param_groups(model: Any, train: TrainConfig) -> List[Dict[str, Any]]:
     """Trainable parameters grouped by (lr scale, weight decay). Biases and norm weights (1-D) get no decay."""
     groups: Dict[Tuple[float, bool], Dict[str, Any]] = {}
     for name, param in model.named_parameters():
@@ -53,7 +55,7 @@ def param_groups(model: Any, train: Any) -> List[Dict[str, Any]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def build_optimizer(model: Any, train: Any, fused: bool = False) -> Any:
+def build_optimizer(model: Any, train: TrainConfig, fused: bool = False) -> Any:
     """torch AdamW over `param_groups` (names are dropped: torch rejects unknown keys only in strict code)."""
     import torch
 

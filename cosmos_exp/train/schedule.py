@@ -7,6 +7,8 @@ A LambdaLR multiplies each parameter group's own base lr by the factor, so per-m
 import math
 from typing import Any, Optional
 
+from cosmos_exp.config.train import TrainConfig
+
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -33,7 +35,7 @@ def lr_factor(step: int, total_steps: int, warmup: int, schedule: str, min_lr_ra
     return min_lr_ratio + (1.0 - min_lr_ratio) * shape
 
 
-def build_scheduler(optimizer: Any, train: Any, total_steps: int) -> Any:
+def build_scheduler(optimizer: Any, train: TrainConfig, total_steps: int) -> Any:
     """A LambdaLR over `total_steps` optimiser steps from the `train` config node."""
     from torch.optim.lr_scheduler import LambdaLR
 
