@@ -1,6 +1,6 @@
 """Shared set-up of the trajectory-model tests: a tiny Qwen3-VL prepared with the trajectory tokens, two scenes
 (straight at 10 m/s with square images, a left turn at 5 m/s with wider ones, so the first is right-padded in a
-batch)."""
+batch) and a small expert."""
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from cosmos_exp.config.trajectory import ActionSpaceConfig, ExpertConfig, FlowMa
 from cosmos_exp.data.processor import Processor
 from cosmos_exp.data.trajectory_sample import collate_trajectory, encode_trajectory_sample
 from cosmos_exp.models.tiny import build_tiny_model
+from cosmos_exp.models.trajectory_model import TrajectoryModel
 from cosmos_exp.models.trajectory_tokens import prepare_backbone
 
 CAMERAS = ["camera_front_wide_120fov", "camera_cross_left_120fov"]  # listed out of the fixed order on purpose
@@ -58,3 +59,6 @@ def features(processor, seed: int = 0, prompt: TrajectoryPromptConfig = PROMPT):
     return [encode_trajectory_sample(processor, scene_images(rng, prompt, h, w), straight(speed, 16, -15), prompt,
                                      ACTIONS, future) for speed, future, (h, w) in scenes]
 
+
+def make_model(backbone_dir, expert=SMALL, prompt=PROMPT, seed=0, dtype="float32") -> TrajectoryModel:
+    return TrajectoryModel.from_backbone(backbone_dir, expert, prompt, ACTIONS, FLOW, dtype=dtype, seed=seed)
