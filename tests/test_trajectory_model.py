@@ -190,3 +190,23 @@ def test_bf16_expert_keeps_rope_and_fourier_frequencies_in_float32(dirs, batch):
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for p in model.expert.parameters())
+
+
+def test_reference_width_expert_on_the_reason2_2b_shape():
+    """The released expert width on the real Cosmos-Reason2-2B text config (built on the meta device: shapes only):
+    the backbone's layers and KV layout, its own residual and MLP widths."""
+    from cosmos_exp.models.action_expert import ActionExpert
+    from cosmos_exp.models.shapes import reason2_2b_config
+
+    text = reason2_2b_config().text_config
+    with torch.device("meta"):
+        expert = ActionExpert(text, ExpertConfig())
+    layer = expert.model.layers[0]
+    assert len(expert.model.layers) == text.num_hidden_layers == 28
+    assert tuple(layer.self_attn.q_proj.weight.shape) == (16 * 128, 2048)
+    assert tuple(layer.self_attn.k_proj.weight.shape) == (8 * 128, 2048)  # the backbone's 8 KV heads of 128
+    assert tuple(layer.mlp.up_proj.weight.shape) == (8256, 2048)
+    assert not hasattr(expert.model, "embed_tokens")
+    assert tuple(expert.in_proj.mlp[0].weight.shape) == (1024, 3 * 20) and expert.out_proj.out_features == 2
+    n = sum(p.numel() for p in expert.parameters())
+    assert 1.7e9 < n < 1.9e9  # 28 layers x ~63 M: 4 attention projections and a 2048 x 8256 SwiGLU
