@@ -8,8 +8,8 @@ import torch
 
 from cosmos_exp.config.data import VisionConfig
 from cosmos_exp.data.preprocess import (
-    VisionSpec, num_video_tokens, patchify, preprocess_frames, resize_frames, smart_resize_qwen2,
-    smart_resize_qwen3, target_size,
+    VisionSpec, num_video_tokens, patchify, preprocess_frames, preprocess_images, resize_frames,
+    smart_resize_qwen2, smart_resize_qwen3, target_size,
 )
 from tests._data_fixtures import load_transformers_module
 
@@ -100,3 +100,28 @@ def test_preprocess_shapes_and_token_count():
         assert num_video_tokens(grid[0], 2) == t * h * w // 4
     with pytest.raises(ValueError, match="uint8"):
         preprocess_frames(frames.astype(np.float32), Q25, VisionConfig())
+
+
+def test_still_images_match_official_pil_processor():
+    """Several images of different sizes (already on the patch grid, so no resize) against the official image
+    processor configured as Qwen3-VL's: each image is repeated to one temporal patch, grids one row each."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((64, 96, 3), (96, 32, 3), (32, 32, 3))]
+    ours, grid = preprocess_images(images, Q3, min_pixels=1024, max_pixels=8192)
+    official = Qwen2VLImageProcessorPil(patch_size=16, image_mean=list(Q3.image_mean), image_std=list(Q3.image_std))(
+        images=images, do_resize=False, return_tensors="pt")
+    assert grid.tolist() == official["image_grid_thw"].tolist() == [[1, 4, 6], [1, 6, 2], [1, 2, 2]]
+    assert torch.allclose(ours, official["pixel_values"].float(), atol=1e-6, rtol=0)
+
+
+def test_still_images_are_sized_per_image_within_the_bounds():
+    img = np.random.default_rng(4).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    for lo, hi in ((1024, 8192), (3136, 200 * 300), (65536, 200000)):
+        pv, grid = preprocess_images(img[None], Q3, lo, hi)
+        _, gh, gw = grid[0].tolist()
+        assert (gh * 16, gw * 16) == smart_resize_qwen2(200, 300, 32, lo, hi)
+        assert pv.shape == (gh * gw, 3 * 2 * 16 * 16)
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess_images([img.astype(np.float32)], Q3, 1024, 8192)

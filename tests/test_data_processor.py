@@ -94,6 +94,39 @@ def test_collate_pads_and_forward_pass_gives_loss(model_dir, data):
     assert left["attention_mask"][1, :3].sum() == 0
 
 
+def test_still_images_take_the_template_expansion_and_run_through_the_model(model_dir):
+    """Several images in one user turn: the chat template's image slots, each expanded to its grid's pads (the
+    official processors' expansion), and a forward pass over the concatenated pixels."""
+    import numpy as np
+    from transformers import AutoModelForImageTextToText
+
+    p = Processor.from_pretrained(model_dir)
+    f = p.spec.factor
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (2 * f, 3 * f, 3), dtype=np.uint8), rng.integers(0, 256, (f, f, 3), dtype=np.uint8)]
+    vision = p.encode_images(images, min_pixels=f * f, max_pixels=6 * f * f)
+    grids = vision["image_grid_thw"].tolist()
+    assert grids == [[1, 4, 6], [1, 2, 2]]
+    ids = p.text_ids("<|im_start|>user\n") + p.image_token_ids(grids[0]) + p.image_token_ids(grids[1])
+    ids += p.text_ids("Describe.<|im_end|>\n")
+    content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Describe."}]
+    conversation = [{"role": "user", "content": content}]
+    text = p.tokenizer.apply_chat_template(conversation, tokenize=False)
+    for n in (6, 1):  # pads per image: t * h * w / merge^2
+        text = text.replace("<|image_pad|>", "<|IMG|>" * n, 1)
+    assert ids == p.text_ids(text.replace("<|IMG|>", "<|image_pad|>"))
+
+    input_ids = torch.tensor([ids])
+    feature = {"input_ids": input_ids[0], "attention_mask": torch.ones(len(ids), dtype=torch.long),
+               "mm_token_type_ids": (input_ids[0] == p.image_pad_id).long(), **vision}
+    batch = p.collate([feature, feature])
+    assert batch["pixel_values"].shape[0] == 2 * vision["pixel_values"].shape[0]
+    assert batch["image_grid_thw"].shape == (4, 3)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir)
+    out = model(**batch)
+    assert out.logits.shape[:2] == (2, len(ids)) and torch.isfinite(out.logits).all()
+
+
 def test_vision_budget_guard_says_what_to_change(model_dir, data):
     cfg, samples = data
     p = Processor.from_pretrained(model_dir, model_max_length=200)

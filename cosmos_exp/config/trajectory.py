@@ -1,8 +1,10 @@
-"""Settings of the trajectory path: the action space, flow matching and the trajectory metrics.
+"""Settings of the trajectory path: the action space, flow matching, the action expert, what the backbone is
+shown, and the trajectory metrics.
 
-Plain dataclasses read by cosmos_exp/trajectory and cosmos_exp/evaluate/trajectory.py. Values marked (†) are
-from the released Alpamayo-R1 config.json (/work/shared/reference/alpamayo.md); the upstream code's own
-defaults differ, which is why they are settings and not constants.
+Plain dataclasses read by cosmos_exp/trajectory, cosmos_exp/models (action expert, trajectory model),
+cosmos_exp/data/trajectory_sample.py and cosmos_exp/evaluate/trajectory.py. Values marked (†) are from the
+released Alpamayo-R1 config.json (/work/shared/reference/alpamayo.md); the upstream code's own defaults differ,
+which is why they are settings and not constants. "upstream code" means the NVlabs alpamayo repository.
 """
 
 from dataclasses import dataclass, field
@@ -58,6 +60,61 @@ class FlowMatchingConfig:
     euler_steps: int = 10
     # Samples per scene at evaluation (the reference's minADE6).
     n_samples: int = 6
+
+
+@dataclass
+class ExpertConfig:
+    """The action expert: a copy of the backbone's text transformer (layer count, heads, KV heads, head_dim,
+    rope, norm eps from the backbone's text config) at its own width, plus the action in/out projections."""
+
+    # Width of the expert's residual stream and MLP (†: 2048 / 8256 in the released config); None = the
+    # backbone's own. The KV layout is the backbone's whatever the width, so its cache is attended directly.
+    hidden_size: Optional[int] = 2048
+    intermediate_size: Optional[int] = 8256
+    # Fourier features per input channel (acceleration, curvature, flow time t): sin and cos at half as many
+    # frequencies, log-spaced from 1 to fourier_max_freq (upstream action_in_proj.py: 20 features, 1..100).
+    fourier_features: int = 20
+    fourier_max_freq: float = 100.0
+    # The input MLP: Linear -> SiLU, then (RMSNorm -> Linear -> SiLU) x (in_proj_layers - 1), then RMSNorm ->
+    # Linear to the expert width, then LayerNorm (upstream PerWaypointActionInProjV2 code defaults: 4, width 1024).
+    in_proj_layers: int = 4
+    in_proj_hidden: int = 1024
+
+
+@dataclass
+class TrajectoryPromptConfig:
+    """What the backbone sees: camera images, the tokenised ego history and the prompt text."""
+
+    # Cameras used, and the fixed order images are sorted by (camera-major, then frames oldest first): the
+    # upstream loader's default four cameras and its camera index (load_physical_aiavdataset.py).
+    cameras: List[str] = field(default_factory=lambda: [
+        "camera_cross_left_120fov", "camera_front_wide_120fov", "camera_cross_right_120fov",
+        "camera_front_tele_30fov"])
+    camera_order: List[str] = field(default_factory=lambda: [
+        "camera_cross_left_120fov", "camera_front_wide_120fov", "camera_cross_right_120fov",
+        "camera_rear_left_70fov", "camera_rear_tele_30fov", "camera_rear_right_70fov", "camera_front_tele_30fov"])
+    # Frames per camera, t0 - 0.3 s ... t0 at 10 Hz (upstream loader default).
+    frames_per_camera: int = 4
+    # Per-image pixel bounds of the resize (upstream helper.py MIN_PIXELS / MAX_PIXELS).
+    image_min_pixels: int = 163840
+    image_max_pixels: int = 196608
+    # Camera identity comes from the order alone by default (AR1). These two knobs add it explicitly, and are
+    # exactly what a camera-rig change perturbs: a learned per-camera embedding added to that camera's image
+    # tokens (ours; zero-initialised, part of the backbone side, so it trains in stage 1, not stage 2), and the
+    # camera name and frame number as text before each image (Alpamayo 1.5 does this; the wording is ours).
+    camera_id_embedding: bool = False
+    camera_names_in_prompt: bool = False
+    # Ego history tokens: each of the ActionSpaceConfig.history_steps (16 at 10 Hz) points becomes an (x, y, z)
+    # delta from the previous one (the first from the origin), each quantised to one of history_bins uniform
+    # levels over [min, max] per axis: 16 x 3 = 48 tokens (upstream DeltaTrajectoryTokenizer: 1000 bins,
+    # x/y within +-4 m, z within +-10 m).
+    history_bins: int = 1000
+    history_xyz_min: List[float] = field(default_factory=lambda: [-4.0, -4.0, -10.0])
+    history_xyz_max: List[float] = field(default_factory=lambda: [4.0, 4.0, 10.0])
+    # Prompt text (upstream helper.py's system prompt; the user text without its chain-of-thought request,
+    # since the public recipe trains no reasoning). The assistant turn opens with the future-start token.
+    system_prompt: str = "You are a driving assistant that generates safe and accurate actions."
+    user_prompt: str = "output the future trajectory."
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Video preprocessing of the Qwen2.5-VL and Qwen3-VL families in plain torch.
+"""Video (and still-image) preprocessing of the Qwen2.5-VL and Qwen3-VL families in plain torch.
 
 The steps and their arithmetic follow the official Hugging Face video processors
 (Qwen2VLVideoProcessor, used by Qwen2.5-VL, and Qwen3VLVideoProcessor) so the tensors are the same:
@@ -157,15 +157,43 @@ def preprocess_frames(frames: np.ndarray, spec: VisionSpec, vision) -> Tuple[tor
     # a channels-last view: torch's resize kernels read it directly, no copy needed
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     size = target_size(spec, video.shape[0], video.shape[2], video.shape[3], vision)
+    pixels, grid = _resize_patchify_normalise(video, size, spec)
+    return pixels, torch.tensor([grid], dtype=torch.long)
+
+
+def _resize_patchify_normalise(video: torch.Tensor, size: Tuple[int, int], spec: VisionSpec):
     video = resize_frames(video, size)
     # patchify the uint8 frames (a quarter of the bytes to move), then normalise in the patch layout
     patches, grid = patchify(video, spec)
     tps, p = spec.temporal_patch_size, spec.patch_size
     pixels = normalize(patches.view(-1, 3, tps, p, p), spec, channel_dim=1).view(patches.shape[0], -1)
-    return pixels, torch.tensor([grid], dtype=torch.long)
+    return pixels, grid
+
+
+def preprocess_images(images: Sequence[np.ndarray], spec: VisionSpec, min_pixels: int,
+                      max_pixels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Still images, each uint8 [H, W, 3] (sizes may differ; an array [N, H, W, 3] works too) ->
+    (pixel_values [sum of patches, C*T*P*P], image_grid_thw [N, 3]).
+
+    Each image is sized by the per-image rule of both families' image processors (Qwen2VLImageProcessor, which
+    Qwen3-VL checkpoints name too) within [min_pixels, max_pixels], then repeated up to one temporal patch,
+    as those processors do; the steps after the size are the video path's.
+    """
+    pixels, grids = [], []
+    for image in images:
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected uint8 images [H, W, 3], got {image.dtype} {tuple(image.shape)}")
+        frame = torch.from_numpy(np.ascontiguousarray(image[None])).permute(0, 3, 1, 2)
+        size = smart_resize_qwen2(frame.shape[2], frame.shape[3], spec.factor, min_pixels, max_pixels)
+        p, grid = _resize_patchify_normalise(frame, size, spec)
+        pixels.append(p)
+        grids.append(grid)
+    if not grids:
+        raise ValueError("preprocess_images: no images")
+    return torch.cat(pixels), torch.tensor(grids, dtype=torch.long)
 
 
 def num_video_tokens(grid_thw: Sequence[int], merge_size: int) -> int:
-    """Placeholder tokens the language model consumes for one clip."""
+    """Placeholder tokens the language model consumes for one clip (or one image, t = 1)."""
     t, h, w = (int(v) for v in grid_thw)
     return t * h * w // (merge_size * merge_size)

@@ -1,4 +1,4 @@
-"""Our processor: the checkpoint's tokenizer + Qwen-VL video preprocessing in plain torch.
+"""Our processor: the checkpoint's tokenizer + Qwen-VL video (and still-image) preprocessing in plain torch.
 
 It reads the checkpoint's own files, never guesses from the path:
 - `config.json`: `model_type` (qwen2_5_vl | qwen3_vl) picks the family; `vision_config` gives
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from cosmos_exp.data.conversation import split_conversation
-from cosmos_exp.data.preprocess import FAMILIES, VisionSpec, num_video_tokens, preprocess_frames
+from cosmos_exp.data.preprocess import FAMILIES, VisionSpec, num_video_tokens, preprocess_frames, preprocess_images
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
 from cosmos_exp.repro.atomic import write_text_atomic
@@ -145,13 +145,25 @@ class Processor:
         stamps = temporal_patch_timestamps(indices, video_fps, self.spec.temporal_patch_size)
         ids: List[int] = []
         for i in range(t):
-            ids += self._text_ids(f"<{stamps[i]:.1f} seconds>")
+            ids += self.text_ids(f"<{stamps[i]:.1f} seconds>")
             ids += [self.vision_start_id] + [self.video_pad_id] * per_frame + [self.vision_end_id]
         return ids
 
+    # -- images --------------------------------------------------------------------------------
+
+    def encode_images(self, images, min_pixels: int, max_pixels: int) -> dict:
+        """Preprocess still images uint8 [N, H, W, 3] (several cameras and frames of one sample, in prompt order)."""
+        pixels, grid = preprocess_images(images, self.spec, min_pixels, max_pixels)
+        return {"pixel_values": pixels, "image_grid_thw": grid}
+
+    def image_token_ids(self, grid_thw) -> List[int]:
+        """Token ids of one image, pads included: the official templates' expansion for both families."""
+        n = num_video_tokens(grid_thw, self.spec.merge_size)
+        return [self.vision_start_id] + [self.image_pad_id] * n + [self.vision_end_id]
+
     # -- text ----------------------------------------------------------------------------------
 
-    def _text_ids(self, text: str) -> List[int]:
+    def text_ids(self, text: str) -> List[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
     @staticmethod
@@ -176,15 +188,15 @@ class Processor:
         grid = v["video_grid_thw"][0].tolist()
         video_ids = self.video_token_ids(grid, v["indices"], v["video_fps"])
 
-        prompt = self._text_ids(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>")
+        prompt = self.text_ids(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>")
         prompt += video_ids
-        prompt += self._text_ids(f"<|vision_end|>{user_text}<|im_end|>\n")
+        prompt += self.text_ids(f"<|vision_end|>{user_text}<|im_end|>\n")
         if add_generation_prompt or target is not None:
-            prompt += self._text_ids("<|im_start|>assistant\n")
+            prompt += self.text_ids("<|im_start|>assistant\n")
         answer: List[int] = []
         if target is not None and not add_generation_prompt:
-            answer = self._text_ids(target) + [self.im_end_id]
-        tail = self._text_ids("\n") if answer else []
+            answer = self.text_ids(target) + [self.im_end_id]
+        tail = self.text_ids("\n") if answer else []
 
         n_vision = sum(1 for i in video_ids if i == self.video_pad_id)
         limit = self.model_max_length
@@ -246,7 +258,7 @@ class Processor:
                 pad = torch.full((longest - x.shape[0],), value, dtype=x.dtype)
                 rows.append(torch.cat([x, pad]) if padding_side == "right" else torch.cat([pad, x]))
             batch[key] = torch.stack(rows)
-        for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
+        for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw"):
             if key in features[0]:
                 batch[key] = torch.cat([f[key] for f in features], dim=0)
         return batch
