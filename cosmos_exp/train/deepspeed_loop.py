@@ -25,7 +25,8 @@ from cosmos_exp import rundir
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train import checkpoint as ckpt
 from cosmos_exp.train import data as train_data
-from cosmos_exp.train.distributed import export_torch_env, rendezvous_port, topology
+from cosmos_exp.runtime.rendezvous import export_torch_env, rendezvous_port
+from cosmos_exp.runtime.topology import topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.metrics import MetricsLogger
 from cosmos_exp.train.optim import apply_freeze, build_optimizer
