@@ -7,7 +7,6 @@ Heavy libraries are imported inside the stages, so --help, --cfg job and dry run
 import atexit
 import importlib
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from cosmos_exp import rundir
 from cosmos_exp.config import Config, ConfigError, DataError, register_configs
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.repro.record import RunRecord, resolved_yaml
+from cosmos_exp.runtime.topology import topology
 
 log = logging.getLogger("cosmos_exp")
 
@@ -92,7 +92,7 @@ def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
         print("dry run: nothing was written")
         return None
 
-    if launcher_rank() > 0:  # every rank of a torchrun/srun launch runs this; rank 0 keeps the record
+    if topology().rank > 0:  # every rank of a torchrun/srun launch runs this; rank 0 keeps the record
         try:
             return module.run(cfg, run_dir) or {}
         except (ConfigError, DataError) as err:
@@ -121,28 +121,23 @@ def _is_dry_run(args: List[str]) -> bool:
     return any(a.lower() in ("dry_run=true", "dry_run=1", "dry_run=yes", "dry_run=on") for a in args)
 
 
-def launcher_rank(env: Optional[Dict[str, str]] = None) -> int:
-    env = os.environ if env is None else env
-    if "RANK" in env:
-        return int(env["RANK"])
-    return int(env.get("SLURM_PROCID", 0)) if int(env.get("SLURM_NTASKS", 1)) > 1 else 0
-
-
 def shared_run_dir_overrides(args: List[str], env: Optional[Dict[str, str]] = None) -> List[str]:
     """Under torchrun or srun every rank starts cosmos-exp; give them one run directory, named by the launch
     (Hydra's time-stamped default would differ per rank), and one log file each."""
-    env = os.environ if env is None else env
-    world = int(env.get("WORLD_SIZE") or (env.get("SLURM_NTASKS") if "SLURM_PROCID" in env else None) or 1)
-    if world <= 1 or any(a.startswith("hydra.run.dir=") for a in args) or {"-m", "--multirun"} & set(args):
+    try:
+        topo = topology(env)
+    except ValueError as err:  # a launcher variable that is not a rank
+        raise SystemExit(f"cosmos-exp: {err}") from None
+    if topo.world_size <= 1 or any(a.startswith("hydra.run.dir=") for a in args) or {"-m", "--multirun"} & set(args):
         return []
-    launch_id = env.get("SLURM_JOB_ID") or env.get("TORCHELASTIC_RUN_ID", "none")
-    if launch_id == "none":
+    if topo.launch_id is None:
         raise SystemExit("cosmos-exp: started by a launcher with no job id (SLURM_JOB_ID / torchrun --rdzv-id): "
                          "pass hydra.run.dir=<one directory for all ranks>")
-    rank = launcher_rank(env)
-    overrides = [f"hydra.run.dir=${{paths.runs_dir}}/${{now:%Y-%m-%d}}/launch-{launch_id}_${{stage.name}}_${{name}}"]
-    if rank > 0:
-        overrides.append(f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/log_rank{rank}.txt")
+    launch_dir = f"${{paths.runs_dir}}/${{now:%Y-%m-%d}}/launch-{topo.launch_id}_${{stage.name}}_${{name}}"
+    overrides = [f"hydra.run.dir={launch_dir}"]
+    if topo.rank > 0:
+        log_file = f"${{hydra.runtime.output_dir}}/log_rank{topo.rank}.txt"
+        overrides.append(f"hydra.job_logging.handlers.file.filename={log_file}")
     return overrides
 
 

@@ -16,7 +16,8 @@ from cosmos_exp.config import ConfigError, register_configs
 from cosmos_exp.config.model import TinyModelConfig
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.infer import caption_stage
-from cosmos_exp.infer.launch import ShardFailed
+from cosmos_exp.repro.record import resolved_yaml
+from cosmos_exp.runtime.launcher import RanksFailed
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory) -> Dict[str, Path]:
@@ -165,10 +166,17 @@ def test_killed_run_resumes_only_the_missing_items(prepared, tmp_path):
     assert proc.returncode == 0 and index(out)["counts"]["generated_this_run"] == 8
 
 
+def with_config(cfg, run_dir: Path) -> Path:
+    """A run directory as cosmos-exp leaves it before the stage runs: its resolved.yaml, which started ranks read."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "resolved.yaml").write_text(resolved_yaml(cfg))
+    return run_dir
+
+
 @pytest.mark.slow
 def test_two_ranks_cover_every_item_once(prepared, tmp_path):
     cfg = make_cfg(prepared, "parallelism.nproc_per_node=2")
-    result = caption_stage.run(cfg, tmp_path)
+    result = caption_stage.run(cfg, with_config(cfg, tmp_path))
     records = captions(tmp_path)
     ids = eval_ids(prepared)
     assert sorted(records) == ids and result["done"] == 8
@@ -178,14 +186,18 @@ def test_two_ranks_cover_every_item_once(prepared, tmp_path):
     assert sorted((s["rank"], s["assigned"], s["generated"], s["status"]) for s in idx["shards"]) == \
         [(0, 4, 4, "ok"), (1, 4, 4, "ok")]
     assert (tmp_path / "logs" / "caption_rank1.log").is_file()
+    # the ranks read the run directory's resolved.yaml: the same model and settings as the stage's config
+    assert idx["checkpoint"] == str(Path(cfg.model.path).resolve())
+    assert idx["generation"]["max_new_tokens"] == 16 and idx["generation"]["batch_size"] == 3
+    assert not (tmp_path / "caption_worker.yaml").exists()
 
 
 @pytest.mark.slow
 def test_a_failing_shard_fails_the_stage_with_its_error(prepared, tmp_path):
     # strict + a prompt longer than the model accepts: every shard fails on its first item
     cfg = make_cfg(prepared, "parallelism.nproc_per_node=2", "dataset.strict=true", "model.model_max_length=24")
-    with pytest.raises(ShardFailed) as info:
-        caption_stage.run(cfg, tmp_path)
+    with pytest.raises(RanksFailed) as info:
+        caption_stage.run(cfg, with_config(cfg, tmp_path))
     message = str(info.value)
     assert "rank 0 exited with status 1" in message and "model_max_length=24" in message
 

@@ -1,7 +1,5 @@
-"""Schedule, optimiser groups, DeepSpeed config, checkpoint directories and the local launcher."""
+"""Schedule, optimiser groups, DeepSpeed config and checkpoint directories (processes: test_runtime_*.py)."""
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,6 @@ from cosmos_exp.config.parallel import ParallelismConfig
 from cosmos_exp.config.train import ModuleLR, TrainConfig
 from cosmos_exp import rundir
 from cosmos_exp.train import checkpoint as ckpt
-from cosmos_exp.train.distributed import launch_local, rendezvous_port, topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.schedule import lr_factor, resolve_warmup
 
@@ -163,50 +160,3 @@ def test_publish_latest_retention_and_resume(tmp_path):
     assert ckpt.apply_retention(tmp_path, 2) == ["step_2"]
     assert [p.name for p in rundir.list_complete(tmp_path)] == ["step_4", "step_6"]
     assert rundir.read_checkpoint_info(rundir.step_dir(tmp_path, 6))["step"] == 6
-
-
-# -- processes --------------------------------------------------------------------------------------
-
-def test_topology_from_environment():
-    assert topology({}) == topology({}).__class__(0, 0, 1, False)
-    t = topology({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"})
-    assert (t.rank, t.local_rank, t.world_size, t.launched) == (3, 1, 4, True)
-    s = topology({"SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8"})
-    assert (s.rank, s.local_rank, s.world_size) == (5, 1, 8)
-
-
-def test_rendezvous_port_fixed_for_launchers_free_from_the_os_otherwise():
-    import socket
-
-    launched, alone = topology({"RANK": "0", "WORLD_SIZE": "2"}), topology({})
-    assert rendezvous_port(launched, 29511, {}) == 29511  # every rank of a torchrun/srun launch agrees on it
-    # Our own processes: not the configured port (below Linux's ephemeral range), even when it is free, so
-    # two runs started together cannot both pick it; a port the OS handed out, free at the time.
-    port = rendezvous_port(alone, 29511, {})
-    assert port != 29511
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
-    assert rendezvous_port(alone, 29511, {"MASTER_PORT": str(port)}) == port  # an explicit MASTER_PORT wins
-
-
-def _script(tmp_path: Path, body: str) -> list:
-    path = tmp_path / "rank.py"
-    path.write_text("import os, sys, time, signal\nr = int(os.environ['RANK'])\n" + body)
-    return [sys.executable, str(path)]
-
-
-def test_launch_local_runs_every_rank(tmp_path):
-    argv = _script(tmp_path, "open(os.path.join(sys.argv[1], f'r{r}_{os.environ[\"WORLD_SIZE\"]}'), 'w').close()\n")
-    launch_local(argv + [str(tmp_path)], 3, 29555, tmp_path / "logs", poll_s=0.05)
-    assert sorted(p.name for p in tmp_path.glob("r*_3")) == ["r0_3", "r1_3", "r2_3"]
-
-
-def test_launch_local_fails_and_stops_the_others(tmp_path):
-    # rank 1 fails at once; rank 0 would sleep a minute and must be stopped.
-    argv = _script(tmp_path, "open(sys.argv[1] + f'/pid{r}', 'w').write(str(os.getpid()))\n"
-                             "print('rank', r, 'going down'); sys.exit(3) if r == 1 else time.sleep(600)\n")
-    with pytest.raises(RuntimeError, match=r"rank 1 exited with status 3; see .*rank_1.log"):
-        launch_local(argv + [str(tmp_path)], 2, 29556, tmp_path / "logs", poll_s=0.05, grace_s=5)
-    with pytest.raises(ProcessLookupError):  # rank 0 was stopped and reaped, not left sleeping
-        os.kill(int((tmp_path / "pid0").read_text()), 0)
-    assert "rank 1 going down" in (tmp_path / "logs" / "rank_1.log").read_text()

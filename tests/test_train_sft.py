@@ -206,7 +206,7 @@ def test_dry_run_plan_lists_items_processes_and_checkpoints(inputs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "train items (train): " in out and "(8 found)" in out and "(2 found)" in out
-    assert out.count("cosmos_exp.train.worker <run_dir>") == 2
+    assert out.count("cosmos_exp.runtime.worker <run_dir> sft") == 2
     assert "checkpoints/step_4/" in out and "checkpoints/step_5/" in out and "checkpoints/step_2/" not in out
     assert "1 older checkpoint(s) are written and then removed" in out
     assert "2 process(es), ZeRO-2, micro batch 1, grad accumulation 1" in out
@@ -261,7 +261,7 @@ def test_two_process_zero2_resume_after_sigkill_matches(inputs, tmp_path):
                             start_new_session=True)
     try:
         _wait_for(killed / "checkpoints" / "step_2", proc)
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher; its ranks die with it (runtime/processes.py)
     finally:
         proc.wait()
     assert not (killed / "checkpoints" / "step_6").exists(), "the run finished before it could be killed"

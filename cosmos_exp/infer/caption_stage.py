@@ -4,8 +4,8 @@
 
 Writes `captions/<id>.json` per item (atomically), `captions_raw/<id>.txt` (the cookbook judge's layout)
 and `captions/index.json`. A rerun into the same directory (generation.output_dir=<earlier run>)
-skips finished items. parallelism.nproc_per_node > 1 starts one worker per device; under torchrun or
-SLURM each process answers its own share (see sharding.py).
+skips finished items. parallelism.nproc_per_node > 1 starts one rank per device (runtime/launcher.py, each
+running runtime/worker.py); under torchrun or SLURM each process answers its own share (runtime/topology.py).
 """
 
 import fcntl
@@ -28,14 +28,14 @@ from cosmos_exp.data.datasets import DataReport, count_items
 from cosmos_exp.infer import records
 from cosmos_exp.infer.checkpoint import CheckpointInfo, inspect_checkpoint
 from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer
-from cosmos_exp.infer.sharding import Shard, shard_from_env, sweep_point_is_one_unit, take_shard
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.runtime.launcher import RUN_TO_END, RanksFailed
+from cosmos_exp.runtime.topology import Shard, sweep_point_is_one_unit, take_shard, topology
+from cosmos_exp.runtime.worker import start_ranks, worker_argv
 
 log = logging.getLogger("cosmos_exp.caption")
 
-WORKER_ENV = "COSMOS_EXP_CAPTION_WORKER"  # set in processes this stage started itself
-WORKER_MODULE = "cosmos_exp.infer.worker"
 RAW_DIR = "captions_raw"
 
 
@@ -113,13 +113,14 @@ def plan(cfg: Config) -> Plan:
     if cfg.generation.cookbook_raw:
         p.outputs.append(f"{out}/{RAW_DIR}/<id>.txt")
     nproc = cfg.parallelism.nproc_per_node
-    if nproc > 1 and not _launched_externally():
-        p.commands.append(["python", "-m", WORKER_MODULE, "<run_dir>"])
-        p.notes.append(f"{nproc} worker processes (RANK 0..{nproc - 1}), one device each")
     try:
-        shard = shard_from_env()
+        topo = topology()
+        shard = topo.shard()
     except ValueError as exc:
         raise ConfigError("parallelism.nproc_per_node", str(exc)) from None
+    if nproc > 1 and not topo.in_launch:
+        p.commands.append(worker_argv(Path("<run_dir>"), "caption"))
+        p.notes.append(f"{nproc} worker processes (RANK 0..{nproc - 1}), one device each")
     if shard.world_size > 1:
         p.notes.append(f"this process is rank {shard.rank} of {shard.world_size} ({shard.source})")
     p.notes.append("generation: " + json.dumps(generation_settings(cfg), sort_keys=True))
@@ -127,13 +128,6 @@ def plan(cfg: Config) -> Plan:
     if cfg.generation.engine == "vllm":
         p.notes.append("vllm engine: needs the vllm package and a CUDA device (untested in CI)")
     return p
-
-
-def _launched_externally() -> bool:
-    """True inside torchrun / a multi-task srun, or inside a worker this stage started. (A SLURM array
-    task still starts its own workers: their shares nest inside the task's, see sharding.py.)"""
-    return any(os.environ.get(v) for v in (WORKER_ENV, "WORLD_SIZE")) or \
-        int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 # ---------------------------------------------------------------- run
@@ -144,20 +138,18 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     root = captions_root(cfg, Path(run_dir))
     nproc = cfg.parallelism.nproc_per_node
     with sweep_point_is_one_unit():
-        if nproc > 1 and not _launched_externally():
-            return _run_workers(cfg, Path(run_dir), root, nproc)
-        return run_shard(cfg, root, shard_from_env(), info)
+        topo = topology()  # a one-task SLURM array job starts its own ranks too: their shares nest in its task's
+        if nproc > 1 and not topo.in_launch:
+            return _run_workers(Path(run_dir), root, nproc)
+        return run_shard(cfg, root, topo.shard(), info)
 
 
-def _run_workers(cfg: Config, run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
-    from cosmos_exp.infer.launch import ShardFailed, launch_workers, python_module_argv
-
-    config_path = run_dir / "caption_worker.yaml"
-    OmegaConf.save(cfg, config_path, resolve=True)
-    argv = python_module_argv(WORKER_MODULE, str(config_path), str(root))
+def _run_workers(run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
+    """One rank per device, each reading the run directory's resolved.yaml; all run to their end."""
     try:
-        launch_workers(argv, nproc, run_dir / rundir.LOGS_DIR, extra_env={WORKER_ENV: "1"})
-    except ShardFailed:
+        start_ranks(run_dir, "caption", nproc, *([] if root == run_dir else [str(root)]),
+                    policy=RUN_TO_END, one_device_each=True)
+    except RanksFailed:
         log.error("caption shards failed; finished items are kept, a rerun does the rest")
         raise
     index = rundir.read_json(rundir.captions_index(root))

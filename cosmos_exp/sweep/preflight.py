@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from cosmos_exp import rundir
 from cosmos_exp.config import Config, ConfigError, DataError
 from cosmos_exp.repro.atomic import write_json_atomic
+from cosmos_exp.runtime.topology import environ_restored
 
 CHECKPOINTS_KEY = "sweep.checkpoints"
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -189,16 +190,9 @@ def launcher_env(hydra_cfg: Any) -> Dict[str, str]:
 
 @contextmanager
 def _environment(extra: Dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
+    with environ_restored(extra):
+        os.environ.update(extra)
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _skip_state(cfg: Config, job_dir: Path) -> str:

@@ -2,7 +2,7 @@
 
     train(cfg, run_dir) -> dict
 
-runs in every rank process (started by sft_stage.run, torchrun, or a SLURM task):
+runs in every rank process (started by sft_stage.run through runtime/, by torchrun, or as a SLURM task):
  1. join the process group (gloo on CPU, nccl on GPU), seed;
  2. data: our processor, the train split (and a few held-out batches for the validation loss);
  3. model: Hugging Face weights, frozen patterns, gradient checkpointing, AdamW groups + schedule,
@@ -10,22 +10,24 @@ runs in every rank process (started by sft_stage.run, torchrun, or a SLURM task)
  4. resume from the newest complete checkpoint (weights, optimizer, scheduler, RNG, data position);
  5. the loop: micro-batches -> forward/backward -> engine.step() at the accumulation boundary,
     metrics, validation loss every `eval_every`, a checkpoint every `save_every` or on SIGTERM/SIGUSR1.
+    One optimiser step is `_optimizer_step`; what it adds up, summed over the ranks, is a `StepSums`.
 """
 
 import logging
-import os
 import random
 import resource
 import time
+from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train import checkpoint as ckpt
 from cosmos_exp.train import data as train_data
-from cosmos_exp.train.distributed import export_torch_env, rendezvous_port, topology
+from cosmos_exp.runtime.rendezvous import export_torch_env, rendezvous_port
+from cosmos_exp.runtime.topology import topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.metrics import MetricsLogger
 from cosmos_exp.train.optim import apply_freeze, build_optimizer
@@ -95,7 +97,7 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     start_step = 0
     resume_from = ckpt.resume_target(run_dir, cfg.train.resume)
     if resume_from is not None:
-        start_step = _load_checkpoint(engine, resume_from, rank)
+        start_step = _load_checkpoint(engine, resume_from, rank, world)
     stream = train_data.train_stream(cfg, train_samples, processor, rank, world, start_step * accum)
     batches = train_data.forever(stream)
 
@@ -118,42 +120,21 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     try:
         for step in range(start_step + 1, total + 1):
             t_step = time.perf_counter()
-            data_wait = 0.0
-            # [token-weighted loss sum, answer tokens, tokens, samples, stop requested], summed over ranks
-            stats = torch.zeros(5, dtype=torch.float64)
             lr = _current_lr(scheduler, cfg.train.lr)
-            grad_norm = None
             t_data = time.perf_counter()
             micro_batches = [next(batches) for _ in range(accum)]
-            data_wait += time.perf_counter() - t_data
-            # Every answer token of the global batch weighs the same, however the answers fall into
-            # micro-batches and ranks (Hugging Face's mean per micro-batch would over-weight short answers).
-            answer_tokens = [_answer_tokens(b) for b in micro_batches]
-            global_tokens = float(_all_reduce_sum(torch.tensor([float(sum(answer_tokens))], dtype=torch.float64),
-                                                  device)[0])
-            for batch, n_answer in zip(micro_batches, answer_tokens):
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                mean_loss = engine(**batch).loss
-                if n_answer == 0:  # nothing to learn here (the mean is NaN); keep the accumulation count
-                    mean_loss = mean_loss.nan_to_num(0.0) * 0.0
-                # DeepSpeed divides by `accum` and averages over ranks; undo both so the sum is over tokens.
-                engine.backward(mean_loss * (n_answer * accum * world / max(global_tokens, 1.0)))
-                if cfg.parallelism.zero_stage == 0 and engine.is_gradient_accumulation_boundary():
-                    grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 does not record it
-                engine.step()  # updates weights only at the accumulation boundary
-                stats += torch.tensor([mean_loss.item() * n_answer, float(n_answer),
-                                       float(batch["attention_mask"].sum()), float(batch["input_ids"].shape[0]), 0.0],
-                                      dtype=torch.float64)
-            stats[4] = 1.0 if stop.requested else 0.0
-            stats = _all_reduce_sum(stats, device)
+            data_wait = time.perf_counter() - t_data
+            sums, grad_norm = _optimizer_step(engine, micro_batches, device, world, cfg.parallelism.zero_stage)
+            sums.stop_requests = 1.0 if stop.requested else 0.0
+            sums = sums.all_reduced(device)  # from here on: the whole global batch, every rank the same
             step_time = time.perf_counter() - t_step
 
             metrics = {
-                "loss": float(stats[0] / max(stats[1], 1.0)),  # mean over the global batch's answer tokens
+                "loss": sums.loss,
                 "lr": lr,
                 "grad_norm": grad_norm if grad_norm is not None else _grad_norm(engine),
-                "tokens_per_s": float(stats[2]) / step_time,
-                "samples_per_s": float(stats[3]) / step_time,
+                "tokens_per_s": sums.tokens / step_time,
+                "samples_per_s": sums.samples / step_time,
                 "step_time_s": step_time,
                 "data_wait_s": data_wait,
                 "memory_gb": _memory_gb(on_gpu),
@@ -167,7 +148,7 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
             if step % cfg.train.log_every == 0 or step == total or "eval_loss" in metrics:
                 logger.log(step, metrics)
 
-            stop_now = stats[4] > 0
+            stop_now = sums.stop_requests > 0  # any rank: they all save this step, then all stop
             if step % cfg.train.save_every == 0 or step == total or stop_now:
                 path = _save_checkpoint(engine, processor, run_dir, step, rank, cfg, stream)
                 last_saved = step
@@ -196,6 +177,60 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         write_json_atomic(run_dir / rundir.TRAIN_RESULT, result)
     dist.barrier()
     return result
+
+
+# -- one optimiser step ----------------------------------------------------------------------------
+
+
+@dataclass
+class StepSums:
+    """What one optimiser step adds up on a rank; all_reduced() sums each field over the ranks."""
+
+    loss_sum: float = 0.0  # per-token loss x answer tokens, over the micro-batches
+    answer_tokens: float = 0.0  # the tokens the loss is computed on
+    tokens: float = 0.0  # every (unpadded) token: throughput
+    samples: float = 0.0
+    stop_requests: float = 0.0  # ranks that received a stop signal
+
+    @property
+    def loss(self) -> float:
+        """The mean over the answer tokens (of the global batch, once all-reduced)."""
+        return self.loss_sum / max(self.answer_tokens, 1.0)
+
+    def all_reduced(self, device: Any) -> "StepSums":
+        import torch
+
+        return StepSums(*_all_reduce_sum(torch.tensor(astuple(self), dtype=torch.float64), device).tolist())
+
+
+def _optimizer_step(engine: Any, micro_batches: List[Dict[str, Any]], device: Any, world: int,
+                    zero_stage: int) -> Tuple[StepSums, Optional[float]]:
+    """Forward and backward over this rank's micro-batches of one step; DeepSpeed updates the weights at the
+    last one (the accumulation boundary). Returns this rank's sums and, under ZeRO-0, the gradient norm."""
+    import torch
+
+    accum = len(micro_batches)
+    sums, grad_norm = StepSums(), None
+    # Every answer token of the global batch weighs the same, however the answers fall into
+    # micro-batches and ranks (Hugging Face's mean per micro-batch would over-weight short answers).
+    answer_tokens = [_answer_tokens(b) for b in micro_batches]
+    global_tokens = float(_all_reduce_sum(torch.tensor([float(sum(answer_tokens))], dtype=torch.float64),
+                                          device)[0])
+    for batch, n_answer in zip(micro_batches, answer_tokens):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        mean_loss = engine(**batch).loss
+        if n_answer == 0:  # nothing to learn here (the mean is NaN); keep the accumulation count
+            mean_loss = mean_loss.nan_to_num(0.0) * 0.0
+        # DeepSpeed divides by `accum` and averages over ranks; undo both so the sum is over tokens.
+        engine.backward(mean_loss * (n_answer * accum * world / max(global_tokens, 1.0)))
+        if zero_stage == 0 and engine.is_gradient_accumulation_boundary():
+            grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 does not record it
+        engine.step()  # updates weights only at the accumulation boundary
+        sums.loss_sum += mean_loss.item() * n_answer
+        sums.answer_tokens += float(n_answer)
+        sums.tokens += float(batch["attention_mask"].sum())
+        sums.samples += float(batch["input_ids"].shape[0])
+    return sums, grad_norm
 
 
 # -- helpers used above, in the order they appear ---------------------------------------------------
@@ -266,16 +301,18 @@ def _validation_loss(engine: Any, batches: List[Dict[str, Any]], device: Any) ->
     import torch
 
     engine.eval()
-    total = torch.zeros(2, dtype=torch.float64)
+    loss_sum, answer_tokens = 0.0, 0.0
     with torch.no_grad():
         for batch in batches:
             n_answer = _answer_tokens(batch)
             if n_answer:
                 batch = {k: v.to(device) for k, v in batch.items()}
-                total += torch.tensor([engine(**batch).loss.item() * n_answer, n_answer], dtype=torch.float64)
+                loss_sum += engine(**batch).loss.item() * n_answer
+                answer_tokens += n_answer
     engine.train()
-    total = _all_reduce_sum(total, device)
-    return float(total[0] / max(total[1], 1.0))
+    loss_sum, answer_tokens = _all_reduce_sum(torch.tensor([loss_sum, answer_tokens], dtype=torch.float64),
+                                              device).tolist()
+    return loss_sum / max(answer_tokens, 1.0)
 
 
 def _rng_state() -> Dict[str, Any]:
@@ -332,14 +369,14 @@ def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank
     return final
 
 
-def _load_checkpoint(engine: Any, path: Path, rank: int) -> int:
+def _load_checkpoint(engine: Any, path: Path, rank: int, world: int) -> int:
     """Restore weights, optimizer, scheduler (DeepSpeed) and this rank's RNG; returns the step."""
     import torch
 
     info = rundir.read_checkpoint_info(path)
-    if info.get("world_size") not in (None, int(os.environ.get("WORLD_SIZE", 1))):
+    if info.get("world_size") not in (None, world):
         raise ValueError(f"{path} was written by {info['world_size']} processes; resume with the same "
-                         f"parallelism (this run has WORLD_SIZE={os.environ.get('WORLD_SIZE', 1)})")
+                         f"parallelism (this run has WORLD_SIZE={world})")
     loaded, client = engine.load_checkpoint(str(path), tag=DS_TAG, load_optimizer_states=True,
                                             load_lr_scheduler_states=True)
     if loaded is None:

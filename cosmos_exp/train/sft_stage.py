@@ -8,11 +8,12 @@ from cosmos_exp.config.schema import Config
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp import rundir
-from cosmos_exp.train.distributed import (in_launcher, launch_local, lone_process, rendezvous_port, topology,
-                                          worker_argv)
+from cosmos_exp.runtime.launcher import FAIL_FAST, LaunchInterrupted, RanksFailed
+from cosmos_exp.runtime.rendezvous import lone_process, rendezvous_port
+from cosmos_exp.runtime.topology import topology
+from cosmos_exp.runtime.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
 from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
-from cosmos_exp.train.worker import EXIT_INTERRUPTED
 
 
 def _world(cfg: Config) -> int:
@@ -29,7 +30,8 @@ def _count(cfg: Config, split: str) -> int:
 def plan(cfg: Config) -> Plan:
     p = Plan(stage="sft")
     world = _world(cfg)
-    if cfg.parallelism.nnodes > 1 and not in_launcher():
+    in_launch = topology().in_launch
+    if cfg.parallelism.nnodes > 1 and not in_launch:
         raise ConfigError("parallelism.nnodes", f"nnodes={cfg.parallelism.nnodes} needs an external launcher",
                           "start one task per GPU with srun (hydra/launcher=slurm) or torchrun on every node")
     n_train = _count(cfg, cfg.dataset.train_split)
@@ -57,10 +59,10 @@ def plan(cfg: Config) -> Plan:
             p.notes.append(f"keep_last={cfg.train.keep_last}: {len(steps) - len(kept)} older checkpoint(s) "
                            "are written and then removed")
     p.outputs += [f"{rundir.CHECKPOINTS_DIR}/{rundir.LATEST}", rundir.METRICS_JSONL, rundir.TRAIN_RESULT]
-    if in_launcher():
+    if in_launch:
         p.notes.append("inside a launcher: this process is one rank and trains in place")
     elif world > 1:
-        p.commands += [worker_argv(Path("<run_dir>"))] * world
+        p.commands += [worker_argv(Path("<run_dir>"), "sft")] * world
         p.notes.append(f"{world} worker processes (RANK 0..{world - 1}, MASTER_PORT={cfg.parallelism.master_port})")
     p.notes.append(f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, micro batch {cfg.train.micro_batch_size}, "
                    f"grad accumulation {accum}, global batch {cfg.train.global_batch_size}, "
@@ -69,23 +71,24 @@ def plan(cfg: Config) -> Plan:
 
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
+    """One rank of a launch trains in place, so does a lone process; otherwise start the ranks on this node."""
     run_dir = Path(run_dir)
     world = _world(cfg)
-    if in_launcher() or world == 1:
+    topo = topology()
+    if topo.in_launch or world == 1:
         from cosmos_exp.train.deepspeed_loop import train
 
-        if in_launcher():
+        if topo.in_launch:
             return train(cfg, run_dir)
         with lone_process():
             return train(cfg, run_dir)
-    if rundir.config_path(run_dir) is None:
-        raise FileNotFoundError(f"{run_dir}/{rundir.RESOLVED_YAML} is missing: the worker processes read the config from it")
-    port = rendezvous_port(topology(), cfg.parallelism.master_port)  # not launched: a free port of the OS's
+    port = rendezvous_port(topo, cfg.parallelism.master_port)  # not a rank of a launch: a free port of the OS's
     try:
-        launch_local(worker_argv(run_dir), world, port, run_dir / rundir.LOGS_DIR)
-    except RuntimeError as err:
-        if f"status {EXIT_INTERRUPTED}" in str(err):
+        start_ranks(run_dir, "sft", world, policy=FAIL_FAST, console_rank0=True, master_port=port)
+    except LaunchInterrupted as err:
+        raise TrainingInterrupted(str(err)) from None
+    except RanksFailed as err:
+        if any(r.returncode == EXIT_INTERRUPTED for r in err.failed):  # a rank stopped by a signal sent to it
             raise TrainingInterrupted(str(err)) from None
         raise
     return rundir.read_json(run_dir / rundir.TRAIN_RESULT)
-

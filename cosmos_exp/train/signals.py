@@ -7,7 +7,7 @@ across ranks, saves, and raises TrainingInterrupted.
 import signal
 from typing import Dict, Optional
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+from cosmos_exp.runtime.signals import STOP_SIGNALS
 
 
 class TrainingInterrupted(KeyboardInterrupt):

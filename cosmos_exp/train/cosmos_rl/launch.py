@@ -12,7 +12,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import site
 import socket
 import subprocess
@@ -24,15 +23,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp.repro.metadata import PACKAGE_DIR
+from cosmos_exp.runtime.processes import stop_all
+from cosmos_exp.runtime.signals import forwarding, names
 from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
 from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
-from cosmos_exp.train.signals import STOP_SIGNALS, TrainingInterrupted
+from cosmos_exp.train.signals import TrainingInterrupted
 
 ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
-# Also forwarded: a Ctrl-C on our console while cosmos-rl runs in its own session, and SIGUSR2, the
-# pre-timeout signal of hydra-submitit's SLURM jobs, sent on as SIGUSR1: the one cosmos-rl saves on.
-FORWARDED = STOP_SIGNALS + (signal.SIGINT, signal.SIGUSR2)
-AS_SIGNAL = {signal.SIGUSR2: signal.SIGUSR1}
 STOP_GRACE_S = 60.0
 # <run_dir>/cosmos_rl_pythonpath/cosmos_exp -> the package running now: all of cosmos-exp that cosmos-rl sees.
 PYTHONPATH_DIR = "cosmos_rl_pythonpath"
@@ -208,41 +205,32 @@ def preflight(cfg: Config, env: Optional[Dict[str, str]] = None) -> List[Tuple[s
 
 def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None,
                  every: Optional[Callable[[], object]] = None, every_s: float = 30.0) -> int:
-    """Run cosmos-rl to the end, forwarding stop signals (it checkpoints on SIGUSR1); its exit status.
-    `every` is called every `every_s` seconds while it runs (to publish checkpoints as they appear).
+    """Run cosmos-rl to the end, forwarding stop signals (runtime/signals.py: it checkpoints on SIGUSR1); its
+    exit status. `every` is called every `every_s` seconds while it runs (to publish checkpoints as they appear).
 
-    It gets its own session so that a signal meant for the run reaches it once, through us."""
-    received: List[int] = []
+    It gets its own session so that a signal meant for the run reaches it once, through us, and so that
+    stopping it stops its whole process group (controller, redis, workers)."""
     proc: Optional[subprocess.Popen] = None
 
-    def forward(signum, frame):  # noqa: ARG001 - signal API
-        received.append(signum)
+    def send(sig: int) -> None:
         if proc is not None and proc.poll() is None:
-            proc.send_signal(AS_SIGNAL.get(signum, signum))
+            proc.send_signal(sig)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
-    try:
-        proc = subprocess.Popen(argv, cwd=str(run_dir), env=env, start_new_session=True)
-        while True:
-            try:
-                code = proc.wait(timeout=every_s if every else None)
-                break
-            except subprocess.TimeoutExpired:
+    with forwarding(send, chain=False) as received:
+        try:
+            proc = subprocess.Popen(argv, cwd=str(run_dir), env=env, start_new_session=True)
+            while True:
                 try:
-                    every()
-                except Exception as err:  # noqa: BLE001 - a failed look must not stop the training
-                    log.warning("while cosmos-rl runs: %s", err)
-    finally:
-        if proc is not None and proc.poll() is None:  # we are failing: do not leave cosmos-rl behind
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+                    code = proc.wait(timeout=every_s if every else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    try:
+                        every()
+                    except Exception as err:  # noqa: BLE001 - a failed look must not stop the training
+                        log.warning("while cosmos-rl runs: %s", err)
+        finally:
+            if proc is not None and proc.poll() is None:  # we are failing: do not leave cosmos-rl behind
+                stop_all([proc], STOP_GRACE_S)
     if received:
-        names = ", ".join(signal.Signals(s).name for s in received)
-        raise TrainingInterrupted(f"stopped by {names} (forwarded to cosmos-rl, exit status {code})")
+        raise TrainingInterrupted(f"stopped by {names(received)} (forwarded to cosmos-rl, exit status {code})")
     return code
