@@ -29,8 +29,8 @@ log = logging.getLogger("cosmos_exp")
 # stage -> module, or backend -> module for stages with backends.
 STAGE_MODULES: Dict[str, Any] = {
     "prepare": "cosmos_exp.stages.prepare",
-    "sft": {"deepspeed": "cosmos_exp.train.sft_stage", "cosmos_rl": "cosmos_exp.train.cosmos_rl.sft_stage"},
-    "caption": "cosmos_exp.infer.caption_stage",
+    "sft": {"deepspeed": "cosmos_exp.stages.sft", "cosmos_rl": "cosmos_exp.stages.sft_cosmos_rl"},
+    "caption": "cosmos_exp.stages.caption",
     "judge": "cosmos_exp.stages.judge",
     "compare": "cosmos_exp.stages.compare",
     "evaluate": "cosmos_exp.stages.evaluate",

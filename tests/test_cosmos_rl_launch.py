@@ -296,12 +296,12 @@ def test_the_stage_is_registered_for_the_cli():
     from cosmos_exp.run import stage_module
 
     module = stage_module(OmegaConf.create({"stage": {"name": "sft"}, "backend": {"name": "cosmos_rl"}}))
-    assert module.__name__.endswith("cosmos_rl.sft_stage")
+    assert module.__name__ == "cosmos_exp.stages.sft_cosmos_rl"
     assert (CONF_DIR / "backend" / "cosmos_rl.yaml").is_file()
 
 
 def test_plan_side_imports_no_heavy_library():
-    code = ("import sys; import cosmos_exp.train.cosmos_rl.sft_stage, cosmos_exp.train.cosmos_rl.checkpoints; "
+    code = ("import sys; import cosmos_exp.stages.sft_cosmos_rl, cosmos_exp.train.cosmos_rl.checkpoints; "
             "from cosmos_exp.train.cosmos_rl import pydantic_check; pydantic_check.load_config_class(); "
             "print(sorted(m for m in ('torch', 'transformers', 'deepspeed', 'cosmos_rl') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

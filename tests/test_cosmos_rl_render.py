@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from cosmos_exp.config import ConfigError, register_configs
 from cosmos_exp.config.validate import check_backend, check_choices, typed, validate
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
-from cosmos_exp.train.cosmos_rl.sft_stage import validated_document
+from cosmos_exp.train.cosmos_rl.document import validated_document
 
 from conftest import CONF_DIR
 

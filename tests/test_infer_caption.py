@@ -15,7 +15,7 @@ from conftest import CONF_DIR, run_cli
 from cosmos_exp.config import ConfigError, register_configs
 from cosmos_exp.config.model import TinyModelConfig
 from cosmos_exp.config.validate import typed, validate
-from cosmos_exp.infer import caption_stage
+from cosmos_exp.stages import caption as caption_stage
 from cosmos_exp.repro.record import resolved_yaml
 from cosmos_exp.runtime.launcher import RanksFailed
 

@@ -12,7 +12,7 @@ import pytest
 
 from cosmos_exp.runtime.launcher import (FAIL_FAST, RUN_TO_END, LaunchInterrupted, RanksFailed, launch, rank_env)
 from cosmos_exp.runtime.topology import topology
-from cosmos_exp.runtime.worker import main as worker_main, start_ranks
+from cosmos_exp.worker import main as worker_main, start_ranks
 
 HEADER = "import os, sys, time, signal, subprocess\nr = int(os.environ['RANK'])\nd = sys.argv[1]\n"
 
@@ -194,6 +194,6 @@ def test_a_killed_launcher_takes_its_ranks_with_it(tmp_path):
 def test_worker_entry_usage_and_missing_config(tmp_path, capsys):
     assert worker_main([str(tmp_path)]) == 2 and worker_main([str(tmp_path), "judge"]) == 2
     assert worker_main([str(tmp_path), "sft", "extra"]) == 2
-    assert "usage: python -m cosmos_exp.runtime.worker" in capsys.readouterr().err
+    assert "usage: python -m cosmos_exp.worker" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="resolved.yaml is missing"):
         start_ranks(tmp_path, "caption", 2)

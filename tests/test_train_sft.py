@@ -206,7 +206,7 @@ def test_dry_run_plan_lists_items_processes_and_checkpoints(inputs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "train items (train): " in out and "(8 found)" in out and "(2 found)" in out
-    assert out.count("cosmos_exp.runtime.worker <run_dir> sft") == 2
+    assert out.count("cosmos_exp.worker <run_dir> sft") == 2
     assert "checkpoints/step_4/" in out and "checkpoints/step_5/" in out and "checkpoints/step_2/" not in out
     assert "1 older checkpoint(s) are written and then removed" in out
     assert "2 process(es), ZeRO-2, micro batch 1, grad accumulation 1" in out
@@ -218,7 +218,7 @@ def test_plan_imports_no_torch(inputs):
             "from hydra import compose, initialize_config_dir\n"
             "from cosmos_exp.config import register_configs\n"
             "from cosmos_exp.config.validate import typed\n"
-            "from cosmos_exp.train import sft_stage\n"
+            "from cosmos_exp.stages import sft as sft_stage\n"
             "register_configs()\n"
             f"with initialize_config_dir(config_dir='{CONF_DIR}', version_base='1.3'):\n"
             f"    cfg = typed(compose('config', overrides=['stage=sft', 'paths.root={inputs['root']}/outputs']))\n"

@@ -19,6 +19,7 @@ from cosmos_exp import rundir
 from cosmos_exp.config import Config
 from cosmos_exp.evaluate.headline import headlines
 from cosmos_exp.evaluate.judging import check_api_key, load_rubrics
+from cosmos_exp.infer.caption import eval_split
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.sweep.checkpoints import checkpoint_lineage, settings_fingerprint
@@ -33,10 +34,10 @@ def _check_judge_inputs(cfg: Config) -> None:
 
 
 def plan(cfg: Config) -> Plan:
-    from cosmos_exp.infer import caption_stage
+    from cosmos_exp.stages import caption
 
     _check_judge_inputs(cfg)
-    cap = caption_stage.plan(cfg)
+    cap = caption.plan(cfg)
     lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
     p = Plan(stage="evaluate", inputs=list(cap.inputs), commands=list(cap.commands))
     if lineage["step"] is not None:
@@ -51,7 +52,7 @@ def plan(cfg: Config) -> Plan:
 
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
-    from cosmos_exp.infer import caption_stage
+    from cosmos_exp.stages import caption
     from cosmos_exp.stages import judge
 
     run_dir = Path(run_dir)
@@ -63,12 +64,12 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         return {"skipped": "already evaluated with the same settings", **lineage,
                 "headline": headlines(summary)}
     (run_dir / rundir.EVALUATE_JSON).unlink(missing_ok=True)  # a stale record must not vouch for new outputs
-    captioned = caption_stage.run(cfg, run_dir)  # a sweep point captions its whole split (see infer/sharding.py)
+    captioned = caption.run(cfg, run_dir)  # a sweep point captions its whole split (see runtime/topology.py)
     judge_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     judge_cfg.captions = str(run_dir)
     judged = judge.run(judge_cfg, run_dir)
     record = {"stage": "evaluate", "fingerprint": fingerprint, **lineage,
-              "split": caption_stage.eval_split(cfg), "dataset": cfg.dataset.name,
+              "split": eval_split(cfg), "dataset": cfg.dataset.name,
               "metrics": list(cfg.eval.metrics), "summary": rundir.SUMMARY_JSON,
               "captions": {k: v for k, v in captioned.items() if k != "captions_dir"}}
     write_json_atomic(run_dir / rundir.EVALUATE_JSON, record)  # last: its presence marks the evaluation finished

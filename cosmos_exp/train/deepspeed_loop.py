@@ -2,7 +2,7 @@
 
     train(cfg, run_dir) -> dict
 
-runs in every rank process (started by sft_stage.run through runtime/, by torchrun, or as a SLURM task):
+runs in every rank process (started by stages/sft.py through runtime/, by torchrun, or as a SLURM task):
  1. join the process group (gloo on CPU, nccl on GPU), seed;
  2. data: our processor, the train split (and a few held-out batches for the validation loss);
  3. model: Hugging Face weights, frozen patterns, gradient checkpointing, AdamW groups + schedule,

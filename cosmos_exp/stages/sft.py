@@ -11,7 +11,7 @@ from cosmos_exp import rundir
 from cosmos_exp.runtime.launcher import FAIL_FAST, LaunchInterrupted, RanksFailed
 from cosmos_exp.runtime.rendezvous import lone_process, rendezvous_port
 from cosmos_exp.runtime.topology import topology
-from cosmos_exp.runtime.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
+from cosmos_exp.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
 from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
 

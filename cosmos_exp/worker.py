@@ -1,7 +1,7 @@
-"""The one entry of the ranks a stage starts: `python -m cosmos_exp.runtime.worker <run_dir> <task> [args]`.
+"""The one entry of the ranks a stage starts, as run.py is the user's: `python -m cosmos_exp.worker <run_dir> <task>`.
 
     sft                       the DeepSpeed loop (deepspeed_loop.train); exit 130 when a stop signal ended it
-    caption [<captions root>] this rank's share of the split (caption_stage.run_shard) into the captions root,
+    caption [<captions root>] this rank's share of the split (infer/caption.run_shard) into the captions root,
                               the run directory unless given
 
 The config is the run directory's resolved.yaml, written by cosmos-exp before the stage ran and read through
@@ -17,7 +17,7 @@ from typing import Any, List, Optional
 from cosmos_exp import rundir
 from cosmos_exp.runtime.launcher import RankResult, launch
 
-MODULE = "cosmos_exp.runtime.worker"
+MODULE = "cosmos_exp.worker"
 EXIT_INTERRUPTED = 130  # the sft stage turns it back into TrainingInterrupted
 USAGE = f"usage: python -m {MODULE} <run_dir> sft | <run_dir> caption [<captions root>]"
 
@@ -48,7 +48,7 @@ def _sft(run_dir: Path) -> int:
 
 
 def _caption(run_dir: Path, root: Path) -> int:
-    from cosmos_exp.infer.caption_stage import run_shard
+    from cosmos_exp.infer.caption import run_shard
     from cosmos_exp.infer.checkpoint import inspect_checkpoint
     from cosmos_exp.runtime.topology import topology
 

@@ -1,11 +1,9 @@
-"""stage=caption: answer every item of a dataset split with one checkpoint, batched and resumable.
+"""Caption generation, the core of stage=caption and stage=evaluate: one rank's share of a split answered with one
+checkpoint, batched, resumable, every output written atomically.
 
-    cosmos-exp stage=caption model.path=<checkpoint or HF dir> dataset=<eval set>
-
-Writes `captions/<id>.json` per item (atomically), `captions_raw/<id>.txt` (the cookbook judge's layout)
-and `captions/index.json`. A rerun into the same directory (generation.output_dir=<earlier run>)
-skips finished items. parallelism.nproc_per_node > 1 starts one rank per device (runtime/launcher.py, each
-running runtime/worker.py); under torchrun or SLURM each process answers its own share (runtime/topology.py).
+`run_shard` writes `captions/<id>.json` per item, `captions_raw/<id>.txt` (the cookbook judge's layout) and
+rebuilds `captions/index.json` from every rank's report; a rerun into the same captions root skips finished
+items, and refuses one made with other weights or settings (`check_resumable`).
 """
 
 import fcntl
@@ -24,30 +22,23 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
-from cosmos_exp.data.datasets import DataReport, count_items
+from cosmos_exp.data.datasets import DataReport
 from cosmos_exp.infer import records
-from cosmos_exp.infer.checkpoint import CheckpointInfo, inspect_checkpoint
+from cosmos_exp.infer.checkpoint import CheckpointInfo
 from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer
-from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-from cosmos_exp.runtime.launcher import RUN_TO_END, RanksFailed
-from cosmos_exp.runtime.topology import Shard, sweep_point_is_one_unit, take_shard, topology
-from cosmos_exp.runtime.worker import start_ranks, worker_argv
+from cosmos_exp.runtime.topology import Shard, take_shard
 
 log = logging.getLogger("cosmos_exp.caption")
 
 RAW_DIR = "captions_raw"
 
 
-# ---------------------------------------------------------------- plan (cheap: no torch)
-
-def _check_engine_installed(cfg: Config) -> None:
+def check_engine_installed(cfg: Config) -> None:
     """The config's values are checked by config/validate; whether the chosen engine is installed is not a value."""
     if cfg.generation.engine == "vllm" and importlib.util.find_spec("vllm") is None:
         raise ConfigError("generation.engine", "vllm is not installed in this environment",
                           "pip install 'cosmos_exp[vllm]' on a CUDA machine, or generation.engine=transformers")
-
-
 
 
 def generation_settings(cfg: Config) -> Dict[str, Any]:
@@ -91,69 +82,6 @@ def check_resumable(cfg: Config, root: Path, checkpoint: str) -> None:
 def captions_root(cfg: Config, run_dir: Path) -> Path:
     """Where captions/ lives: the run directory, or generation.output_dir to resume / share one."""
     return Path(cfg.generation.output_dir).resolve() if cfg.generation.output_dir else Path(run_dir)
-
-
-def plan(cfg: Config) -> Plan:
-    _check_engine_installed(cfg)
-    info = inspect_checkpoint(cfg.model.path)
-    split = eval_split(cfg)
-    count, where = count_items(cfg.dataset, split), f"{cfg.dataset.root}/{split}"
-    if count == 0:
-        raise ConfigError("generation.split", f"dataset '{cfg.dataset.name}' has no items in split '{split}' "
-                          f"(looked in {where})", "check dataset.root and generation.split")
-    if count is not None and cfg.generation.max_items is not None:
-        count = min(count, cfg.generation.max_items)
-    if cfg.generation.output_dir:
-        check_resumable(cfg, Path(cfg.generation.output_dir), info.path)
-    p = Plan(stage="caption")
-    p.add_input(f"checkpoint (model_type={info.model_type}, {info.num_weight_files} weight files)", info.path)
-    p.add_input(f"items of dataset '{cfg.dataset.name}' split '{split}' (kind {cfg.dataset.kind})", where, count)
-    out = cfg.generation.output_dir or "."
-    p.outputs += [f"{out}/captions/<id>.json", f"{out}/captions/index.json"]
-    if cfg.generation.cookbook_raw:
-        p.outputs.append(f"{out}/{RAW_DIR}/<id>.txt")
-    nproc = cfg.parallelism.nproc_per_node
-    try:
-        topo = topology()
-        shard = topo.shard()
-    except ValueError as exc:
-        raise ConfigError("parallelism.nproc_per_node", str(exc)) from None
-    if nproc > 1 and not topo.in_launch:
-        p.commands.append(worker_argv(Path("<run_dir>"), "caption"))
-        p.notes.append(f"{nproc} worker processes (RANK 0..{nproc - 1}), one device each")
-    if shard.world_size > 1:
-        p.notes.append(f"this process is rank {shard.rank} of {shard.world_size} ({shard.source})")
-    p.notes.append("generation: " + json.dumps(generation_settings(cfg), sort_keys=True))
-    p.notes.append("existing outputs are " + ("regenerated (force=true)" if cfg.generation.force else "skipped"))
-    if cfg.generation.engine == "vllm":
-        p.notes.append("vllm engine: needs the vllm package and a CUDA device (untested in CI)")
-    return p
-
-
-# ---------------------------------------------------------------- run
-
-def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
-    _check_engine_installed(cfg)
-    info = inspect_checkpoint(cfg.model.path)
-    root = captions_root(cfg, Path(run_dir))
-    nproc = cfg.parallelism.nproc_per_node
-    with sweep_point_is_one_unit():
-        topo = topology()  # a one-task SLURM array job starts its own ranks too: their shares nest in its task's
-        if nproc > 1 and not topo.in_launch:
-            return _run_workers(Path(run_dir), root, nproc)
-        return run_shard(cfg, root, topo.shard(), info)
-
-
-def _run_workers(run_dir: Path, root: Path, nproc: int) -> Dict[str, Any]:
-    """One rank per device, each reading the run directory's resolved.yaml; all run to their end."""
-    try:
-        start_ranks(run_dir, "caption", nproc, *([] if root == run_dir else [str(root)]),
-                    policy=RUN_TO_END, one_device_each=True)
-    except RanksFailed:
-        log.error("caption shards failed; finished items are kept, a rerun does the rest")
-        raise
-    index = rundir.read_json(rundir.captions_index(root))
-    return {"captions_dir": str(rundir.captions_dir(root)), "checkpoint": index["checkpoint"], **index["counts"]}
 
 
 def _load_samples(cfg: Config) -> Tuple[List[Any], Dict[str, str]]:

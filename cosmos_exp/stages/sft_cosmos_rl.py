@@ -8,58 +8,21 @@ are there: every problem stops the run before its directory is kept.
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
 from cosmos_exp.plan import Plan
-from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
-from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
+from cosmos_exp.repro.atomic import write_json_atomic
+from cosmos_exp.train.cosmos_rl import render
+from cosmos_exp.train.cosmos_rl.document import PLACEHOLDER_RUN_DIR, check_shell_safe, validated_document, write_toml
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import (ENTRY_SCRIPT, PYTHONPATH_DIR, LaunchError, launch_argv, launcher_version,
-                                               preflight, role_env, run_launcher, shell_unsafe)
+from cosmos_exp.train.cosmos_rl.launch import (PYTHONPATH_DIR, LaunchError, launch_argv, launcher_version, preflight,
+                                               role_env, run_launcher)
 
-PLACEHOLDER_RUN_DIR = Path("<run_dir>")
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
-
-
-def _check_shell_safe(cfg: Config, run_dir: Path) -> None:
-    """cosmos-rl joins its script arguments into shell commands without quoting: the run directory (or, in
-    a dry run, the parts it is made of) and the entry script's path must need no quoting."""
-    parts = [("name", str(cfg.name)), ("paths.runs_dir", str(Path(str(cfg.paths.runs_dir)).absolute())),
-             ("backend.name", str(ENTRY_SCRIPT))]
-    if run_dir != PLACEHOLDER_RUN_DIR:
-        parts.append(("paths.runs_dir", str(run_dir)))
-    for key, value in parts:
-        if shell_unsafe(["", value]):
-            raise ConfigError(key, f"cosmos-rl passes its script arguments through a shell without quoting; "
-                              f"{value!r} has a space or shell character",
-                              "use letters, digits and . _ - / + @ % : = , in run names and paths")
-
-
-def validated_document(cfg: Config, run_dir: Path) -> Tuple[Dict[str, Any], str]:
-    """The rendered TOML document after both checks, and what the pydantic check said."""
-    doc = render.render(cfg, run_dir)
-    schema.check_document(doc)
-    # What cosmos-rl reads is the TOML text: validate the round-tripped document, not our dict.
-    parsed = toml_io.round_trip(doc)
-    mode = str(cfg.backend.pydantic_check)
-    if mode == "never":
-        return parsed, "cosmos-rl pydantic validation: off (backend.pydantic_check=never)"
-    if pydantic_check.load_config_class() is None:
-        if mode == "always":
-            raise ConfigError("backend.pydantic_check", "cosmos-rl is not importable here, so its own validation "
-                              "cannot run", "pip install --no-deps cosmos-rl==0.4.7 (needs only pydantic), "
-                              "or backend.pydantic_check=auto")
-        return parsed, "cosmos-rl pydantic validation: skipped (cosmos-rl not installed here)"
-    problem = pydantic_check.validate(parsed)
-    if problem is not None:
-        key, message = problem
-        raise ConfigError(f"cosmos_rl.{key}" if key else "cosmos_rl", f"cosmos-rl 0.4.7 rejects the rendered TOML: "
-                          f"{message}", "fix the config value it comes from, or backend.toml_overrides")
-    return parsed, "cosmos-rl pydantic validation: passed"
 
 
 def _count(cfg: Config) -> Optional[int]:
@@ -97,7 +60,7 @@ def plan(cfg: Config) -> Plan:
                   f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
                   "the first role, read by the others)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
                   rundir.TRAIN_RESULT]
-    _check_shell_safe(cfg, run_dir)
+    check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
@@ -126,15 +89,6 @@ def plan(cfg: Config) -> Plan:
     if not problems:
         p.notes.append("launch check: cosmos-rl, redis-server and the GPUs are there")
     return p
-
-
-def write_toml(cfg: Config, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
-    """Render, validate and atomically write <run_dir>/cosmos_rl.toml; returns its path and document."""
-    doc, _ = validated_document(cfg, run_dir)
-    path = Path(run_dir) / render.TOML_NAME
-    write_text_atomic(path, "# Rendered by cosmos-exp from resolved.yaml; edit the config, not this file.\n"
-                      + toml_io.dumps(doc))
-    return path, doc
 
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
