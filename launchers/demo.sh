@@ -3,7 +3,7 @@
 # stage one cosmos-exp run whose directory the next stage reads:
 #   prepare -> sft (DeepSpeed) -> caption (base model and last checkpoint) -> judge -> compare
 #   + multiple-choice VQA with the fine-tuned checkpoint, and dry runs of what needs real resources.
-# A stage that is not built yet is shown as a dry run instead. Usage: bash launchers/demo.sh [overrides...]
+# Usage: bash launchers/demo.sh [overrides...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline} TOKENIZERS_PARALLELISM=false
@@ -12,24 +12,18 @@ demo_dir="outputs/demo/$(date +%Y-%m-%d_%H-%M-%S)"
 mkdir -p "$demo_dir"
 common=(experiment=demo "$@")
 
-stage() {  # stage <name> <run-dir> <overrides...>: run it; exit 3 (not built yet) falls back to a dry run
+stage() {  # stage <name> <run-dir> <overrides...>: run it; the demo stops at the first stage that fails
   local name=$1 dir=$2; shift 2
   echo; echo "=== stage $name -> $dir"
   "$exp" "${common[@]}" "stage=$name" "hydra.run.dir=$dir" "$@"
   local rc=$?
-  if [ $rc -eq 3 ]; then
-    echo "--- $name is not built yet; its dry run:"
-    "$exp" "${common[@]}" "stage=$name" "$@" dry_run=true || true
-    return 3
-  fi
   if [ $rc -ne 0 ]; then echo "demo: stage $name failed (exit $rc); see $dir/log.txt" >&2; exit $rc; fi
 }
 
 base=outputs/models/tiny_qwen2_5_vl
 stage prepare "$demo_dir/1_prepare"
 stage sft "$demo_dir/2_sft"
-ckpt="$demo_dir/2_sft/checkpoints/$(cat "$demo_dir/2_sft/checkpoints/latest" 2>/dev/null)"
-[ -d "$ckpt" ] || ckpt=$base  # sft not built yet: caption the base model
+ckpt="$demo_dir/2_sft/checkpoints/$(cat "$demo_dir/2_sft/checkpoints/latest")"
 stage caption "$demo_dir/3_caption_base" "model.path=$base"
 stage caption "$demo_dir/3_caption_sft" "model.path=$ckpt"
 stage judge "$demo_dir/4_judge_base" "captions=$demo_dir/3_caption_base"
