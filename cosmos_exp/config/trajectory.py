@@ -136,7 +136,7 @@ class TrajectoryMetricsConfig:
     headline_source: str = "expert"
 
 
-# -- driving-scene data: the synthetic multi-rig generator --------------------------------------------------------
+# -- driving-scene data: the synthetic multi-rig generator and the PhysicalAI-AV reader --------------------------
 
 @dataclass
 class CameraMountConfig:
@@ -234,3 +234,29 @@ class DrivingSyntheticConfig:
     # A one-sentence reasoning text per clip (what the road does, so what the ego does).
     reasoning: bool = True
 
+
+@dataclass
+class PhysicalAIAVConfig:
+    """A local copy of (part of) NVIDIA's PhysicalAI-Autonomous-Vehicles in its Hugging Face layout
+    (cosmos_exp/data/physical_ai_av.py): features.csv, clip_index.parquet, camera/<camera>/<camera>.chunk_NNNN.zip,
+    labels/egomotion/egomotion.chunk_NNNN.zip (or those zips unpacked in place)."""
+
+    root: str = MISSING
+    # Only clips of this split (clip_index.parquet's `split` column); None: all.
+    split: Optional[str] = None
+    # Cameras read per clip (their frames end at t0, frame_dt apart); a clip missing one is skipped.
+    cameras: List[str] = field(default_factory=lambda: [
+        "camera_cross_left_120fov", "camera_front_wide_120fov", "camera_cross_right_120fov",
+        "camera_front_tele_30fov"])
+    frames: int = 4
+    frame_dt: float = 0.1
+    # t0 in microseconds from the clip start (upstream default 5.1 s); with use_event_t0s, one item per entry of
+    # clip_index.parquet's `event_t0s` instead (entries whose history or future the egomotion does not cover are
+    # skipped and reported like bad clips).
+    t0_us: int = 5_100_000
+    use_event_t0s: bool = False
+    # Frame decoder (cosmos_exp/data/video.py).
+    video_backend: str = "decord"
+    max_clips: Optional[int] = None
+    # Stop at the first bad clip (DataError) instead of skipping it and reporting it.
+    strict: bool = False
