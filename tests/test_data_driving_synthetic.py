@@ -249,3 +249,12 @@ def test_a_linear_probe_trained_on_rig_a_under_turns_on_rig_b():
     wrong_b = (np.sign(predict(test_b)[turn]) != np.sign(y_test[turn])).mean()
     # seen: a 0.82, b 0.67, 8% of rig B's turns the wrong way
     assert ratio["a"] > 0.7 and ratio["b"] < ratio["a"] - 0.1 and wrong_b < 0.15, (ratio, wrong_b)
+
+
+def test_clips_read_from_files_write_back_the_same(tmp_path, dataset):
+    from cosmos_exp.data.driving_clip_files import write_clip
+
+    clip = read_driving_clips(dataset, "train", "rig_b")[0][0]
+    write_clip(tmp_path / clip.scene_id, clip)
+    source = dataset / "train" / "rig_b" / clip.scene_id
+    assert tree_digest(tmp_path / clip.scene_id) == tree_digest(source)

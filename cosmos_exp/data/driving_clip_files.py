@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from cosmos_exp.data.datasets import DataReport
-from cosmos_exp.data.driving_clip import DrivingClip
+from cosmos_exp.data.driving_clip import DrivingClip, load_image
 from cosmos_exp.trajectory.action_space import MANOEUVRES
 
 LABEL = "label.json"
@@ -41,8 +41,8 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_clip(clip_dir: Path, clip: DrivingClip) -> None:
-    """The clip's images (arrays) as PNG and its label, into clip_dir (meant to sit inside a directory being built
-    atomically, as the generator's dataset does)."""
+    """The clip's images as PNG (arrays, or image files read) and its label, into clip_dir (meant to sit inside a
+    directory being built atomically, as the generator's dataset does). Any source's clips can be exported so."""
     if "." in clip.scene_id or "/" in clip.scene_id:
         raise ValueError(f"scene id {clip.scene_id!r}: no dots or slashes allowed")
     clip_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def write_clip(clip_dir: Path, clip: DrivingClip) -> None:
         names[cam] = []
         for k, frame in enumerate(clip.images[cam]):
             name = f"{cam}_{k}.png"
-            (clip_dir / name).write_bytes(png_bytes(np.asarray(frame)))
+            (clip_dir / name).write_bytes(png_bytes(frame if isinstance(frame, np.ndarray) else load_image(frame)))
             names[cam].append(name)
     label = {
         "scene_id": clip.scene_id, "rig": clip.rig, "camera_order": list(clip.camera_order), "images": names,

@@ -317,7 +317,8 @@ class PhysicalAIAVReader:
 
 def read_physical_ai_av(cfg: PhysicalAIAVConfig, action_cfg: Optional[ActionSpaceConfig] = None,
                         ) -> Tuple[List[DrivingClip], DataReport]:
-    """Every usable item (frames decoded into memory) and the report of the skipped ones."""
+    """Every usable item and the report of the skipped ones. All frames are decoded into memory (16 full-size
+    frames are ~100 MB a clip): for more than a few clips iterate a PhysicalAIAVReader instead."""
     reader = PhysicalAIAVReader(cfg, action_cfg)
     clips = list(reader)
     return clips, reader.report
