@@ -1,5 +1,6 @@
 """Helpers for the data tests: tiny synthetic datasets, configs and tiny checkpoints."""
 
+import hashlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,6 +23,16 @@ def make_synthetic(root, num_train=4, num_eval=2, seed=0, seconds=2.0, fps=8, **
     cfg = dataset_cfg(root, synthetic=SyntheticConfig(num_train=num_train, num_eval=num_eval, seconds=seconds,
                                                       fps=fps, seed=seed), **kw)
     return cfg, generate_synthetic_av(cfg)
+
+
+def tree_digest(root) -> str:
+    """Every file's name and bytes under root: the same seed must give the same files."""
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def load_transformers_module(relpath: str, name: str):

@@ -1,23 +1,12 @@
 """The synthetic driving dataset: layout, label quirks, determinism, and pictures that match labels."""
 
-import hashlib
 import json
 
 import numpy as np
 
 from cosmos_exp.data.labels import CAPTION_KEYS
 from cosmos_exp.data.synthetic import Scene, render_frames
-from tests._data_fixtures import make_synthetic
-
-
-def _digest(root):
-    """Every file's name and bytes, videos included: the same seed must give the same files."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(root).as_posix().encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+from tests._data_fixtures import make_synthetic, tree_digest
 
 
 def test_layout_counts_and_label_quirks(tmp_path):
@@ -46,7 +35,7 @@ def test_deterministic_by_seed(tmp_path):
     make_synthetic(tmp_path / "a", num_train=3, num_eval=1, seed=5)
     make_synthetic(tmp_path / "c", num_train=3, num_eval=1, seed=6)
     make_synthetic(tmp_path / "b", num_train=3, num_eval=1, seed=5)
-    assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b") != tree_digest(tmp_path / "c")
 
 
 def _scene(**kw):

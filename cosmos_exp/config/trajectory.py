@@ -10,6 +10,8 @@ which is why they are settings and not constants. "upstream code" means the NVla
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from omegaconf import MISSING
+
 
 @dataclass
 class ActionSpaceConfig:
@@ -132,3 +134,129 @@ class TrajectoryMetricsConfig:
     baseline_rig: Optional[str] = None
     # The source whose minADE is the headline ("expert" = flow-matching head, "tokens" = discrete decode).
     headline_source: str = "expert"
+
+
+# -- driving-scene data: the synthetic multi-rig generator and the PhysicalAI-AV reader --------------------------
+
+@dataclass
+class CameraMountConfig:
+    """One camera of a rig: where it sits on the car, where it looks, and its lens.
+
+    Ego frame (cosmos_exp/trajectory/action_space.py): x forward from the rear axle, y left, z up. The lens is an
+    equidistant (f-theta) fisheye like the PhysicalAI-AV cameras': pixel radius = f * angle from the axis, with
+    f set so that the image width spans fov_deg."""
+
+    # The camera id images are filed under (a name in TrajectoryPromptConfig.camera_order): the model orders a
+    # sample's images by this name alone, so filing a camera under another name is a camera-order change.
+    name: str = MISSING
+    yaw_deg: float = 0.0  # mounting yaw, + = turned to the left of straight ahead
+    pitch_deg: float = 0.0  # + = tilted down
+    fov_deg: float = 120.0  # horizontal field of view
+    x_m: float = 2.0  # mounting position
+    y_m: float = 0.0
+    height_m: float = 1.5
+
+
+@dataclass
+class RigConfig:
+    name: str = MISSING
+    cameras: List[CameraMountConfig] = MISSING
+
+
+def _rig_a() -> RigConfig:
+    # Three forward-facing cameras named like PhysicalAI-AV's, the cross ones looking 60 degrees out. Mounted
+    # far higher than a car's (3.5 m, 20 degrees down: a low drone's view) so the road's course ahead spreads
+    # over many rows of a 64-pixel picture instead of a few rows at the horizon.
+    return RigConfig("rig_a", [
+        CameraMountConfig("camera_cross_left_120fov", yaw_deg=60.0, pitch_deg=20.0, y_m=0.8, height_m=3.5),
+        CameraMountConfig("camera_front_wide_120fov", pitch_deg=20.0, height_m=3.5),
+        CameraMountConfig("camera_cross_right_120fov", yaw_deg=-60.0, pitch_deg=20.0, y_m=-0.8, height_m=3.5),
+    ])
+
+
+def _rig_b() -> RigConfig:
+    # The full shift (alpha = 1) to a new platform: cameras mounted higher, further back and tilted further
+    # down, a wider front lens, cross cameras turned further out with narrower lenses. Same names and order.
+    return RigConfig("rig_b", [
+        CameraMountConfig("camera_cross_left_120fov", yaw_deg=80.0, pitch_deg=24.0, fov_deg=100.0, x_m=1.2,
+                          y_m=0.9, height_m=4.5),
+        CameraMountConfig("camera_front_wide_120fov", pitch_deg=28.0, fov_deg=160.0, x_m=1.2, height_m=4.5),
+        CameraMountConfig("camera_cross_right_120fov", yaw_deg=-80.0, pitch_deg=24.0, fov_deg=100.0, x_m=1.2,
+                          y_m=-0.9, height_m=4.5),
+    ])
+
+
+@dataclass
+class DrivingSyntheticConfig:
+    """The synthetic driving scenes of the rig-change experiment (cosmos_exp/data/driving_synthetic.py).
+
+    A scene is a road and the ego's trajectory on it: a straight history at constant speed, so the cameras are
+    the only cue to what comes next, and a future from the unicycle model that follows the road (straight or a
+    left/right turn). Every scene is rendered by both rigs (paired scenes: same id, same road, same future)."""
+
+    seed: int = 0
+    train_split: str = "train"
+    eval_split: str = "eval"
+    num_train: int = 600  # scenes per split (each rendered by both rigs)
+    num_eval: int = 200
+    # Manoeuvre shares straight / left / right; counts per split are exact (largest remainder), order shuffled.
+    manoeuvre_shares: List[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    # Speed at t0 (m/s), uniform per scene; the history holds it (16 steps at 10 Hz, straight along x).
+    speed_range: List[float] = field(default_factory=lambda: [5.0, 15.0])
+    # Constant future acceleration (m/s^2), uniform per scene.
+    accel_range: List[float] = field(default_factory=lambda: [-0.4, 0.4])
+    # |final yaw| (degrees) at the end of the 6.4 s future: turns in this range, straights within +-straight_max.
+    turn_yaw_deg: List[float] = field(default_factory=lambda: [30.0, 90.0])
+    straight_max_yaw_deg: float = 3.0
+    # Curvature profile: zero until turn_start_s, a smooth rise over ramp_s, held for hold_s, a smooth fall over
+    # ramp_s (each uniform per scene); its height is solved for the final yaw, within max_curvature (1/m).
+    turn_start_s: List[float] = field(default_factory=lambda: [0.0, 1.5])
+    ramp_s: List[float] = field(default_factory=lambda: [0.8, 2.0])
+    hold_s: List[float] = field(default_factory=lambda: [0.0, 2.0])
+    max_curvature: float = 0.3
+    # Pictures: frames per camera at frame_dt, the last at t0 (the prompt config's frames_per_camera takes the
+    # newest ones); pixels; supersampling per axis against aliasing; sensor noise (std of 0-255 levels).
+    frames: int = 4
+    frame_dt: float = 0.1
+    width: int = 64
+    height: int = 64
+    supersample: int = 1
+    noise_std: float = 2.0
+    # The world: road width (m, uniform per scene), how far the road is drawn (m), per-scene colour jitter.
+    road_width_m: List[float] = field(default_factory=lambda: [7.0, 9.0])
+    view_range_m: float = 80.0
+    colour_jitter: float = 0.08
+    # Rig A, the full rig B, and how far the rendered rig B is from A: its numeric mounting and lens values are
+    # (1 - alpha) A + alpha B, camera by camera (names and their order are rig B's at any alpha > 0).
+    rig_a: RigConfig = field(default_factory=_rig_a)
+    rig_b: RigConfig = field(default_factory=_rig_b)
+    alpha: float = 0.5
+    # A one-sentence reasoning text per clip (what the road does, so what the ego does).
+    reasoning: bool = True
+
+
+@dataclass
+class PhysicalAIAVConfig:
+    """A local copy of (part of) NVIDIA's PhysicalAI-Autonomous-Vehicles in its Hugging Face layout
+    (cosmos_exp/data/physical_ai_av.py): features.csv, clip_index.parquet, camera/<camera>/<camera>.chunk_NNNN.zip,
+    labels/egomotion/egomotion.chunk_NNNN.zip (or those zips unpacked in place)."""
+
+    root: str = MISSING
+    # Only clips of this split (clip_index.parquet's `split` column); None: all.
+    split: Optional[str] = None
+    # Cameras read per clip (their frames end at t0, frame_dt apart); a clip missing one is skipped.
+    cameras: List[str] = field(default_factory=lambda: [
+        "camera_cross_left_120fov", "camera_front_wide_120fov", "camera_cross_right_120fov",
+        "camera_front_tele_30fov"])
+    frames: int = 4
+    frame_dt: float = 0.1
+    # t0 in microseconds from the clip start (upstream default 5.1 s); with use_event_t0s, one item per entry of
+    # clip_index.parquet's `event_t0s` instead (entries whose history or future the egomotion does not cover are
+    # skipped and reported like bad clips).
+    t0_us: int = 5_100_000
+    use_event_t0s: bool = False
+    # Frame decoder (cosmos_exp/data/video.py).
+    video_backend: str = "decord"
+    max_clips: Optional[int] = None
+    # Stop at the first bad clip (DataError) instead of skipping it and reporting it.
+    strict: bool = False
