@@ -5,6 +5,8 @@ from typing import List, Optional
 
 from omegaconf import MISSING
 
+from cosmos_exp.config.trajectory import DrivingSyntheticConfig, PhysicalAIAVConfig
+
 
 @dataclass
 class VisionConfig:
@@ -45,7 +47,9 @@ class BlendComponent:
 class DatasetConfig:
     name: str = MISSING
     # caption: cookbook layout (videos/ + metas/); blend: weighted mix of caption sub-datasets;
-    # mcq: multiple-choice VQA; lingoqa: free-form QA with reference answers.
+    # mcq: multiple-choice VQA; lingoqa: free-form QA with reference answers;
+    # driving: trajectory clips in the clip-files layout (<split>/<rig>/<scene>/, data/driving_clip_files.py);
+    # physical_ai_av: NVIDIA's PhysicalAI-AV in its own layout (data/physical_ai_av.py).
     kind: str = "caption"
     root: str = MISSING
     train_split: str = "train"
@@ -67,6 +71,12 @@ class DatasetConfig:
     # blend only: seed of the weighted draws, and draws per epoch (None = all items of all components).
     blend_seed: int = 0
     blend_length: Optional[int] = None
+    # driving: the rigs of each split to read (the <split>/<rig>/ folders; every one when empty).
+    rigs: List[str] = field(default_factory=list)
+    # driving: the synthetic rig scenes stage=prepare writes at root (None: the clips are already there).
+    driving_synthetic: Optional[DrivingSyntheticConfig] = None
+    # physical_ai_av: the reader's settings (its root is dataset.root).
+    physical_ai_av: Optional[PhysicalAIAVConfig] = None
     # Open every video while building the dataset (catches corrupt and too-short clips before training).
     probe_videos: bool = True
     num_workers: int = 2

@@ -6,7 +6,8 @@ STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
 BACKENDS = ("deepspeed", "cosmos_rl")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
-DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa")
+DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "driving", "physical_ai_av")
+DRIVING_KINDS = ("driving", "physical_ai_av")  # trajectory clips, not conversations
 METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa")
 # Metrics scored from the caption JSON against its reference, key by key (they need the caption rubric's keys).
 CAPTION_METRICS = ("llm_judge", "local", "bleu")

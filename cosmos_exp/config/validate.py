@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
+from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DRIVING_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
                                      LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES, STAGES_NEEDING_DATA,
                                      STAGES_NEEDING_MODEL, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -107,12 +107,24 @@ def check_dataset(cfg: Config) -> None:
                 raise ConfigError(f"dataset.blend[{i}].weight", f"must be > 0, got {comp.weight}")
     elif d.blend:
         raise ConfigError("dataset.blend", f"components are only read when kind=blend (kind={d.kind})")
+    if d.kind == "physical_ai_av" and d.physical_ai_av is None:
+        raise ConfigError("dataset.physical_ai_av", "kind=physical_ai_av needs the reader's settings",
+                          "use dataset=physical_ai_av (conf/dataset/physical_ai_av.yaml)")
+    if d.driving_synthetic is not None and d.kind != "driving":
+        raise ConfigError("dataset.driving_synthetic", f"synthetic driving scenes are clips of kind=driving, not {d.kind}")
+    if d.kind in DRIVING_KINDS and cfg.stage.name == "caption":
+        raise ConfigError("dataset.kind", f"dataset.kind={d.kind} holds trajectory clips, which stage=caption cannot "
+                          "answer", "score a trajectory checkpoint with stage=evaluate")
+    if d.kind in DRIVING_KINDS and cfg.stage.name == "sft" and cfg.train.loss != "trajectory":
+        raise ConfigError("dataset.kind", f"dataset.kind={d.kind} holds trajectory clips; caption SFT trains on "
+                          "conversations", "train them with the trajectory task")
     if cfg.stage.name in STAGES_NEEDING_DATA:
         roots = [("dataset.root", d.root)] if d.kind != "blend" else [
             (f"dataset.blend[{i}].root", c.root) for i, c in enumerate(d.blend)]
         for key, root in roots:
             if not Path(root).is_dir():
-                hint = ("generate it first: cosmos-exp stage=prepare dataset=" + d.name) if d.synthetic else \
+                generated = d.synthetic is not None or d.driving_synthetic is not None
+                hint = ("generate it first: cosmos-exp stage=prepare dataset=" + d.name) if generated else \
                     "point it at your copy of the data"
                 raise ConfigError(key, f"directory {root} does not exist", hint)
 

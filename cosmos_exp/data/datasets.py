@@ -18,14 +18,15 @@ counted in the DataReport; with dataset.strict the first one raises DataError in
 
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from cosmos_exp.config.data import DatasetConfig, VisionConfig
 from cosmos_exp.config.errors import DataError
+from cosmos_exp.config.names import DRIVING_KINDS
 from cosmos_exp.data.conversation import build_conversation
+from cosmos_exp.data.report import DataReport
 from cosmos_exp.data.labels import LabelError, caption_target, read_label
 from cosmos_exp.data.prompts import load_prompt
 
@@ -42,35 +43,6 @@ class Sample:
     target: Optional[str]
     reference: dict
     meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class DataReport:
-    dataset: str
-    split: str
-    found: int = 0
-    used: int = 0
-    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (file, reason)
-
-    def skip(self, path, reason: str, kind: str, strict: bool) -> None:
-        if strict:
-            raise DataError(f"{path}: {reason} (dataset.strict=true stops at the first bad item)")
-        self.skipped.append((str(path), f"{kind}: {reason}"))
-
-    @property
-    def counts(self) -> Dict[str, int]:
-        return dict(Counter(reason.split(":", 1)[0] for _, reason in self.skipped))
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "found": self.found, "used": self.used,
-                "skipped": len(self.skipped), "skipped_by_kind": self.counts,
-                "skipped_items": [{"file": f, "reason": r} for f, r in self.skipped]}
-
-    def summary(self) -> str:
-        text = f"{self.dataset}/{self.split}: {self.used} of {self.found} items used, {len(self.skipped)} skipped"
-        if self.skipped:
-            text += " (" + ", ".join(f"{k}: {n}" for k, n in sorted(self.counts.items())) + ")"
-        return text
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -120,6 +92,10 @@ def count_items(dataset_cfg: DatasetConfig, split: str) -> int:
     elif kind in QA_FILES:
         path = _split_dir(dataset_cfg.root, split) / QA_FILES[kind]
         n = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
+    elif kind in DRIVING_KINDS:
+        from cosmos_exp.data.driving_datasets import count_driving
+
+        return count_driving(dataset_cfg, split)
     else:
         raise ValueError(f"unknown dataset.kind {kind!r}; expected one of {KINDS}")
     return min(n, dataset_cfg.max_items) if dataset_cfg.max_items else n

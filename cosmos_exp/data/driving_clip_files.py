@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from cosmos_exp.data.datasets import DataReport
+from cosmos_exp.data.report import DataReport
 from cosmos_exp.data.driving_clip import DrivingClip, load_image
 from cosmos_exp.trajectory.action_space import MANOEUVRES
 

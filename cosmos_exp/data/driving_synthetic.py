@@ -251,6 +251,11 @@ def _up_to_date(root: Path, want: Dict[str, Any]) -> bool:
     return isinstance(have, dict) and {k: have.get(k) for k in want} == want
 
 
+def is_up_to_date(cfg: DrivingSyntheticConfig, root, action_cfg: ActionSpaceConfig) -> bool:
+    """Whether root already holds these scenes (generation would skip them)."""
+    return _up_to_date(Path(root).expanduser().resolve(), stamp(cfg, action_cfg))
+
+
 def generate_driving_synthetic(cfg: DrivingSyntheticConfig, root, action_cfg: Optional[ActionSpaceConfig] = None,
                                ) -> Dict[str, Any]:
     """Write the dataset at root (see the module docstring); returns what was done and the counts."""

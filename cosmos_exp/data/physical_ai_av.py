@@ -44,7 +44,7 @@ import numpy as np
 
 from cosmos_exp.config.errors import DataError
 from cosmos_exp.config.trajectory import ActionSpaceConfig, PhysicalAIAVConfig
-from cosmos_exp.data.datasets import DataReport
+from cosmos_exp.data.report import DataReport
 from cosmos_exp.data.driving_clip import DrivingClip
 from cosmos_exp.trajectory.action_space import manoeuvre_of
 

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
-from cosmos_exp.data.datasets import DataReport
+from cosmos_exp.data.report import DataReport
 from cosmos_exp.infer import records
 from cosmos_exp.infer.checkpoint import CheckpointInfo
 from cosmos_exp.infer.parse import NOT_APPLICABLE, parse_answer

@@ -13,7 +13,9 @@ from typing import Any, Dict, List
 from omegaconf import OmegaConf
 
 from cosmos_exp import rundir
+from cosmos_exp.config.names import DRIVING_KINDS
 from cosmos_exp.config.schema import Config
+from cosmos_exp.config.trajectory import ActionSpaceConfig
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import atomic_directory, write_json_atomic
@@ -55,6 +57,19 @@ def plan(cfg: Config) -> Plan:
         else:
             p.outputs.append(f"{root}/{{{d.train_split},{d.eval_split}}}/ ({d.synthetic.num_train} train + "
                              f"{d.synthetic.num_eval} eval synthetic clips with labels)")
+    elif d.driving_synthetic is not None:
+        from cosmos_exp.data import driving_synthetic
+
+        s = d.driving_synthetic
+        if driving_synthetic.is_up_to_date(s, root, _action_space(cfg)):
+            p.notes.append(f"synthetic driving scenes at {root} are up to date: nothing to generate")
+        else:
+            rigs = ", ".join(r.name for r in driving_synthetic.rigs(s))
+            p.outputs.append(f"{root}/{{{d.train_split},{d.eval_split}}}/{{{rigs}}}/<scene>/ ({s.num_train} train + "
+                             f"{s.num_eval} eval scenes, each through every rig; rig B at alpha {s.alpha})")
+    elif d.kind == "physical_ai_av":
+        p.add_input(f"{d.name} (PhysicalAI-AV layout)", str(root))
+        p.outputs.append(f"{rundir.DATA_REPORT} (bad clips with file and reason)")
     elif d.kind != "blend":
         if not root.is_dir():
             raise ConfigError("dataset.root", f"directory {root} does not exist", "point it at your copy of the data")
@@ -89,6 +104,33 @@ def _prepare_synthetic(cfg: Config) -> Dict[str, Any]:
     summary = generate_synthetic_av(cfg.dataset)
     write_json_atomic(root / STAMP, stamp)  # written last: an interrupted generation is redone
     return {"dataset": str(root), "generated": True, **summary}
+
+
+def _action_space(cfg: Config) -> ActionSpaceConfig:
+    """The action space the scenes' futures are cut to: the reference's 64 steps of 0.1 s and 16 history steps."""
+    return ActionSpaceConfig()
+
+
+def _prepare_driving_synthetic(cfg: Config) -> Dict[str, Any]:
+    from cosmos_exp.data.driving_synthetic import generate_driving_synthetic
+
+    try:
+        return generate_driving_synthetic(cfg.dataset.driving_synthetic, cfg.dataset.root, _action_space(cfg))
+    except ValueError as err:  # settings the generator cannot draw, or a root it did not write
+        raise ConfigError("dataset.driving_synthetic", str(err)) from None
+
+
+def _scan_driving(cfg: Config, run_dir: Path) -> Dict[str, Any]:
+    from cosmos_exp.data.driving_datasets import driving_clips
+
+    d = cfg.dataset
+    splits = _present_splits(cfg) if d.kind == "driving" else list(dict.fromkeys((d.train_split, d.eval_split)))
+    report: Dict[str, Any] = {}
+    for split in splits:
+        clips, data_report = driving_clips(d, split, _action_space(cfg))
+        report[split] = {"usable": len(clips), **data_report.to_dict()}
+    write_json_atomic(run_dir / rundir.DATA_REPORT, report)
+    return {"data_report": report}
 
 
 def _prepare_tiny_model(cfg: Config) -> Dict[str, Any]:
@@ -129,6 +171,10 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     if cfg.dataset.synthetic is not None:
         result.update(_prepare_synthetic(cfg))
+    elif cfg.dataset.driving_synthetic is not None:
+        result.update(_prepare_driving_synthetic(cfg))
+    elif cfg.dataset.kind in DRIVING_KINDS:
+        result.update(_scan_driving(cfg, run_dir))
     elif cfg.dataset.kind != "blend":
         result.update(_scan_real_dataset(cfg, run_dir))
     if cfg.model.tiny is not None:
