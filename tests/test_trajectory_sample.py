@@ -23,7 +23,7 @@ def test_prepare_backbone_adds_the_tokens_once_and_keeps_the_old_rows(dirs):
     base, prepared = load_model(dirs["base"], dtype="float32"), load_model(dirs["backbone"], dtype="float32")
     tok = AutoTokenizer.from_pretrained(str(dirs["backbone"]))
     old_rows = base.get_input_embeddings().weight.shape[0]
-    assert len(tok) == old_rows + 3 + PROMPT.history_bins
+    assert len(tok) == old_rows + 3 + PROMPT.history_bins + ACTIONS.token_bins  # delimiters, history, future bins
     assert prepared.get_input_embeddings().weight.shape[0] == len(tok)
     assert torch.equal(prepared.get_input_embeddings().weight[:old_rows], base.get_input_embeddings().weight)
     assert torch.equal(prepared.lm_head.weight[:old_rows], base.lm_head.weight)
