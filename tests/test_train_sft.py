@@ -346,7 +346,7 @@ def test_answer_token_count_matches_the_models_loss(inputs):
     from cosmos_exp.data.datasets import build_dataset
     from cosmos_exp.data.processor import Processor
     from cosmos_exp.models.loading import load_model
-    from cosmos_exp.train.deepspeed_loop import _answer_tokens
+    from cosmos_exp.train.data import answer_tokens as _answer_tokens
 
     model_dir = inputs["root"] / "outputs" / "models" / "tiny_qwen3_vl"
     vision = VisionConfig(nframes=4, min_frames=2, min_pixels=3136, max_pixels=16384)
