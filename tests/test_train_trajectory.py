@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from cosmos_exp.config import ConfigError, register_configs
-from conftest import REPO_ROOT, run_cli
+from conftest import REPO_ROOT, run_cli, wait_for
 from tests._trajectory_fixtures import ACTIONS, SMALL, dirs, features, make_model, processor  # noqa: F401
 from tests._trajectory_train import compose
 
@@ -227,16 +227,6 @@ def test_cotrain_trains_backbone_and_expert(stage1_run, tmp_path):
     assert all(loss == loss and loss > 0 for loss in _losses(run_dir))
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, "training ended before the checkpoint appeared"
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
-
-
 @pytest.mark.slow  # three training processes one after another (~40 s on 2 cores)
 def test_stage2_resume_after_sigkill_matches_the_uninterrupted_run(dirs, tmp_path):
     extra = ("task=trajectory_stage2", "train.max_steps=6", "train.save_every=2")
@@ -247,7 +237,7 @@ def test_stage2_resume_after_sigkill_matches_the_uninterrupted_run(dirs, tmp_pat
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
     try:
-        _wait_for(killed / "checkpoints" / "step_2", proc)
+        wait_for(killed / "checkpoints" / "step_2", proc)
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
