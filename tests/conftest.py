@@ -26,6 +26,17 @@ def run_cli(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None, mo
                           text=True, timeout=timeout)
 
 
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until `path` exists while `proc` runs (a test that kills a run once it has checkpointed)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "training ended before the checkpoint appeared"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A fresh working directory; runs write under <workdir>/outputs."""

@@ -15,7 +15,7 @@ from cosmos_exp.config.validate import typed, validate
 from conftest import CONF_DIR
 
 register_configs()
-GROUPS = ("stage", "backend", "model", "dataset", "parallelism", "eval", "experiment")
+GROUPS = ("stage", "backend", "model", "dataset", "parallelism", "eval", "task", "experiment")
 
 
 def options(group: str) -> List[str]:

@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from conftest import CONF_DIR, run_cli
+from conftest import CONF_DIR, run_cli, wait_for
 
 COMMON = ["stage=sft", "experiment=demo", "train.eval_every=3", "train.eval_batches=1",
           "train.warmup_ratio=null", "train.warmup_steps=1", "dataset.num_workers=1"]
@@ -145,14 +144,6 @@ def test_sft_qwen2_5_vl_runs(inputs, tmp_path):
     assert any(not torch.equal(w[k], src[k]) for k in w if k not in visual)
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, "training ended before the checkpoint appeared"
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
-
-
 def test_resume_after_sigkill_matches_uninterrupted_run(inputs, tmp_path):
     extra = ("model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2")
     straight = tmp_path / "straight"
@@ -164,7 +155,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(inputs, tmp_path):
                             cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        _wait_for(killed / "checkpoints" / "step_2", proc)
+        wait_for(killed / "checkpoints" / "step_2", proc)
         os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its loader worker, no chance to clean up
     finally:
         proc.wait()
@@ -188,7 +179,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(inputs, tmp_path):
                              *_args(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=200",
                                     "train.save_every=100", "train.eval_every=null")],
                             cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for(run_dir / "metrics.jsonl", proc)
+    wait_for(run_dir / "metrics.jsonl", proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode != 0
@@ -260,7 +251,7 @@ def test_two_process_zero2_resume_after_sigkill_matches(inputs, tmp_path):
                             cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        _wait_for(killed / "checkpoints" / "step_2", proc)
+        wait_for(killed / "checkpoints" / "step_2", proc)
         os.killpg(proc.pid, signal.SIGKILL)  # the launcher; its ranks die with it (runtime/processes.py)
     finally:
         proc.wait()
@@ -346,7 +337,7 @@ def test_answer_token_count_matches_the_models_loss(inputs):
     from cosmos_exp.data.datasets import build_dataset
     from cosmos_exp.data.processor import Processor
     from cosmos_exp.models.loading import load_model
-    from cosmos_exp.train.deepspeed_loop import _answer_tokens
+    from cosmos_exp.train.data import answer_tokens as _answer_tokens
 
     model_dir = inputs["root"] / "outputs" / "models" / "tiny_qwen3_vl"
     vision = VisionConfig(nframes=4, min_frames=2, min_pixels=3136, max_pixels=16384)

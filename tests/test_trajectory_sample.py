@@ -11,9 +11,8 @@ from cosmos_exp.data.trajectory_sample import encode_trajectory_sample
 from cosmos_exp.models.loading import load_model
 from cosmos_exp.models.trajectory_tokens import prepare_backbone
 from cosmos_exp.trajectory.action_space import fit_actions, normalise
-from cosmos_exp.trajectory.history_tokens import (
-    FUTURE_START, HISTORY_END, HISTORY_START, history_levels, history_token, history_token_offset,
-)
+from cosmos_exp.trajectory.history_tokens import history_levels, history_token, history_token_offset
+from cosmos_exp.trajectory.token_names import FUTURE_START, HISTORY_END, HISTORY_START
 from tests._trajectory_fixtures import (  # noqa: F401  (fixtures)
     ACTIONS, PROMPT, dirs, features, left_turn, processor, scene_images, straight,
 )
@@ -23,7 +22,7 @@ def test_prepare_backbone_adds_the_tokens_once_and_keeps_the_old_rows(dirs):
     base, prepared = load_model(dirs["base"], dtype="float32"), load_model(dirs["backbone"], dtype="float32")
     tok = AutoTokenizer.from_pretrained(str(dirs["backbone"]))
     old_rows = base.get_input_embeddings().weight.shape[0]
-    assert len(tok) == old_rows + 3 + PROMPT.history_bins
+    assert len(tok) == old_rows + 3 + PROMPT.history_bins + ACTIONS.token_bins  # delimiters, history, future bins
     assert prepared.get_input_embeddings().weight.shape[0] == len(tok)
     assert torch.equal(prepared.get_input_embeddings().weight[:old_rows], base.get_input_embeddings().weight)
     assert torch.equal(prepared.lm_head.weight[:old_rows], base.lm_head.weight)

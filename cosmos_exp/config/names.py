@@ -12,7 +12,8 @@ METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa")
 # Metrics scored from the caption JSON against its reference, key by key (they need the caption rubric's keys).
 CAPTION_METRICS = ("llm_judge", "local", "bleu")
 LR_SCHEDULES = ("cosine", "linear", "constant")
-LOSSES = ("caption", "trajectory")
+TASK_KINDS = ("caption", "trajectory")  # task.kind
+TRAJECTORY_STAGES = ("stage1", "stage2", "cotrain")  # task.trajectory.stage
 LOGGERS = ("console", "wandb", "tensorboard")
 COSMOS_RL_LOGGERS = ("console", "wandb")  # what cosmos-rl 0.4.7 logs to
 DIST_BACKENDS = ("auto", "nccl", "gloo")

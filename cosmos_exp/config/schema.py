@@ -16,8 +16,8 @@ from cosmos_exp.config.generation import GenerationConfig
 from cosmos_exp.config.model import ModelConfig
 from cosmos_exp.config.parallel import ParallelismConfig
 from cosmos_exp.config.sweep import SweepConfig
+from cosmos_exp.config.task import TaskConfig
 from cosmos_exp.config.train import TrainConfig
-
 
 
 @dataclass
@@ -44,6 +44,8 @@ class Config:
     parallelism: ParallelismConfig = MISSING
     eval: EvalConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
+    # What stage=sft trains: captions (the default) or the trajectory model (conf/task/).
+    task: TaskConfig = field(default_factory=TaskConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)

@@ -38,7 +38,6 @@ class TrainConfig:
     eval_batches: int = 4
     # auto: newest complete checkpoint of this run directory; none; or a checkpoints/step_N path.
     resume: str = "auto"
-    loss: str = "caption"  # caption | trajectory
     log_every: int = 1
     loggers: List[str] = field(default_factory=lambda: ["console"])  # console, wandb, tensorboard
     wandb_project: str = "cosmos_exp"

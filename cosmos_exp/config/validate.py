@@ -14,9 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DRIVING_KINDS, DIST_BACKENDS, ENGINES, FAMILIES, LOGGERS, LOSSES,
-                                     LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES, STAGES_NEEDING_DATA,
-                                     STAGES_NEEDING_MODEL, VIDEO_BACKENDS)
+from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
+                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES,
+                                     STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_STAGES,
+                                     VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
 
@@ -71,7 +72,7 @@ def check_choices(cfg: Config) -> None:
     _one_of("dataset.kind", cfg.dataset.kind, DATASET_KINDS)
     _one_of("dataset.vision.backend", cfg.dataset.vision.backend, VIDEO_BACKENDS)
     _one_of("train.lr_schedule", cfg.train.lr_schedule, LR_SCHEDULES)
-    _one_of("train.loss", cfg.train.loss, LOSSES)
+    _one_of("task.kind", cfg.task.kind, TASK_KINDS)
     _one_of("parallelism.dist_backend", cfg.parallelism.dist_backend, DIST_BACKENDS)
     _one_of("generation.engine", cfg.generation.engine, ENGINES)
     for i, logger in enumerate(cfg.train.loggers):
@@ -115,9 +116,12 @@ def check_dataset(cfg: Config) -> None:
     if d.kind in DRIVING_KINDS and cfg.stage.name == "caption":
         raise ConfigError("dataset.kind", f"dataset.kind={d.kind} holds trajectory clips, which stage=caption cannot "
                           "answer", "score a trajectory checkpoint with stage=evaluate")
-    if d.kind in DRIVING_KINDS and cfg.stage.name == "sft" and cfg.train.loss != "trajectory":
+    if cfg.stage.name == "sft" and (d.kind in DRIVING_KINDS) != (cfg.task.kind == "trajectory"):
+        if cfg.task.kind == "trajectory":
+            raise ConfigError("dataset.kind", f"task={cfg.task.name} trains on driving clips, not dataset.kind={d.kind}",
+                              "use dataset=driving_synthetic or dataset=physical_ai_av")
         raise ConfigError("dataset.kind", f"dataset.kind={d.kind} holds trajectory clips; caption SFT trains on "
-                          "conversations", "train them with the trajectory task")
+                          "conversations", "train them with a trajectory task, e.g. task=trajectory_stage1")
     if cfg.stage.name in STAGES_NEEDING_DATA:
         roots = [("dataset.root", d.root)] if d.kind != "blend" else [
             (f"dataset.blend[{i}].root", c.root) for i, c in enumerate(d.blend)]
@@ -182,8 +186,6 @@ def check_train(cfg: Config) -> None:
     if t.resume not in ("auto", "none") and not Path(t.resume).is_dir():
         raise ConfigError("train.resume", f"checkpoint {t.resume} does not exist",
                           "use auto, none, or an existing checkpoints/step_N directory")
-    if t.loss == "trajectory":
-        raise ConfigError("train.loss", "the trajectory (flow-matching) loss is on the roadmap, not built yet")
 
 
 def check_model(cfg: Config) -> None:
@@ -244,6 +246,51 @@ def check_eval(cfg: Config) -> None:
         raise ConfigError("eval.judge.max_cost_usd", f"must be >= 0, got {e.judge.max_cost_usd}")
 
 
+def check_task(cfg: Config) -> None:
+    """What a trajectory task needs; the checks of model.path's contents (the trajectory tokens, an expert's
+    settings) are the sft stage's plan (cosmos_exp/train/trajectory_task.check_checkpoint)."""
+    task = cfg.task
+    if task.kind == "caption":
+        if task.trajectory is not None:
+            raise ConfigError("task.trajectory", "trajectory settings are read only when task.kind=trajectory",
+                              "pick a trajectory preset (task=trajectory_stage1) or drop them")
+        return
+    tr = task.trajectory
+    if tr is None:
+        raise ConfigError("task.trajectory", "task.kind=trajectory needs the trajectory settings",
+                          "use a preset: task=trajectory_stage1, trajectory_stage2 or trajectory_cotrain")
+    _one_of("task.trajectory.stage", tr.stage, TRAJECTORY_STAGES)
+    a = tr.action_space
+    if a.token_bins < 2:
+        raise ConfigError("task.trajectory.action_space.token_bins", f"must be >= 2, got {a.token_bins}")
+    if a.token_max <= a.token_min:
+        raise ConfigError("task.trajectory.action_space.token_max",
+                          f"must exceed token_min ({a.token_min}), got {a.token_max}")
+    if tr.token_loss_weight < 0:
+        raise ConfigError("task.trajectory.token_loss_weight", f"must be >= 0, got {tr.token_loss_weight}")
+    stage = cfg.stage.name
+    if stage in ("caption", "evaluate"):
+        raise ConfigError("task", f"stage={stage} generates and scores captions; a trajectory task trains with "
+                          "stage=sft (trajectory evaluation is not wired into stage=evaluate yet)", "use task=caption")
+    if stage != "sft":
+        return
+    if cfg.backend.name == "cosmos_rl":
+        raise ConfigError("task", "cosmos-rl trains captions only; use backend=deepspeed")
+    if cfg.model.family != "qwen3_vl":
+        raise ConfigError("model.family", f"the trajectory model needs a Qwen3-VL backbone (Cosmos-Reason2), not "
+                          f"{cfg.model.family}", "e.g. model=cosmos_reason2_8b or model=tiny_qwen3_vl")
+    if cfg.parallelism.zero_stage == 3:
+        raise ConfigError("parallelism.zero_stage", "trajectory tasks train with ZeRO 0-2 (the reference stage 1 "
+                          "uses ZeRO-2); ZeRO-3 checkpoints of the backbone and expert are not written yet",
+                          "use parallelism=zero2 or ddp")
+    if tr.stage == "stage2" and cfg.train.freeze:
+        raise ConfigError("train.freeze", "stage 2 freezes the whole backbone already; only the expert trains",
+                          "set train.freeze=[]")
+    if tr.stage == "cotrain" and cfg.train.gradient_checkpointing:
+        raise ConfigError("train.gradient_checkpointing", "co-training reads the backbone's KV cache, which "
+                          "gradient checkpointing turns off in training", "set train.gradient_checkpointing=false")
+
+
 def check_backend(cfg: Config) -> None:
     """What backend=cosmos_rl can render (it trains stage=sft; other stages ignore the backend)."""
     b, t = cfg.backend, cfg.train
@@ -294,7 +341,8 @@ def check_stage_inputs(cfg: Config) -> None:
 
 
 RULES: List[Callable[[Config], None]] = [
-    check_missing, check_choices, check_model, check_vision, check_dataset, check_parallelism,
+    # the task before the dataset: which stage and backend a task needs is the more telling error
+    check_missing, check_choices, check_model, check_task, check_vision, check_dataset, check_parallelism,
     check_train, check_generation, check_eval, check_backend, check_stage_inputs,
 ]
 

@@ -21,9 +21,8 @@ import numpy as np
 from cosmos_exp.config.trajectory import ActionSpaceConfig, TrajectoryPromptConfig
 from cosmos_exp.data.processor import IMAGE_TYPE_ID, Processor
 from cosmos_exp.trajectory.action_space import estimate_v0, fit_actions, normalise
-from cosmos_exp.trajectory.history_tokens import (
-    FUTURE_START, HISTORY_END, HISTORY_START, history_levels, history_token_offset,
-)
+from cosmos_exp.trajectory.history_tokens import history_levels, history_token_offset
+from cosmos_exp.trajectory.token_names import FUTURE_START, HISTORY_END, HISTORY_START
 
 
 def ordered_cameras(available: List[str], cfg: TrajectoryPromptConfig) -> List[str]:

@@ -97,24 +97,30 @@ def check_backbone(model: Any, expected_dir: Union[str, Path]) -> None:
 def save_trajectory_checkpoint(model: Any, out_dir: Union[str, Path], processor: Any = None) -> Path:
     """Write `model` (a TrajectoryModel) to `out_dir` atomically. `processor` (our Processor, a tokenizer, or a
     directory to copy the tokenizer and processor files from) defaults to the backbone's source directory."""
+    out = Path(out_dir).resolve()
+    with atomic_directory(out) as tmp:
+        write_trajectory_files(model, tmp, processor)
+    return out
+
+
+def write_trajectory_files(model: Any, out_dir: Union[str, Path], processor: Any = None) -> None:
+    """The checkpoint's files written into `out_dir`, a directory being built (a training run's checkpoint is
+    published with its optimizer state as one step directory, cosmos_exp/train/checkpoint.py)."""
     from safetensors.torch import save_file
 
     processor = processor if processor is not None else model.backbone_source
     if processor is None:
         raise ValueError("save_trajectory_checkpoint: the model has no backbone source directory to copy the "
                          "tokenizer from; pass processor=")
-    out = Path(out_dir).resolve()
-    with atomic_directory(out) as tmp:
-        write_hf_files(model.backbone, processor, tmp)
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
-                 if not k.startswith("backbone.")}
-        (tmp / EXPERT_DIR).mkdir()
-        save_file(state, str(tmp / EXPERT_DIR / "model.safetensors"))
-        meta = {section: asdict(getattr(model, attr)) for section, (attr, _) in _SECTIONS.items()}
-        backbone = {"sha256": weights_digest(tmp), "dtype": str(model.backbone.dtype).replace("torch.", ""),
-                    "trained_from": model.backbone_source}
-        write_json_atomic(tmp / EXPERT_DIR / "config.json", {"format": FORMAT, **meta, "backbone": backbone})
-    return out
+    out = Path(out_dir)
+    write_hf_files(model.backbone, processor, out)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    (out / EXPERT_DIR).mkdir(exist_ok=True)
+    save_file(state, str(out / EXPERT_DIR / "model.safetensors"))
+    meta = {section: asdict(getattr(model, attr)) for section, (attr, _) in _SECTIONS.items()}
+    backbone = {"sha256": weights_digest(out), "dtype": str(model.backbone.dtype).replace("torch.", ""),
+                "trained_from": model.backbone_source}
+    write_json_atomic(out / EXPERT_DIR / "config.json", {"format": FORMAT, **meta, "backbone": backbone})
 
 
 def read_trajectory_meta(ckpt_dir: Union[str, Path]) -> Dict[str, Any]:

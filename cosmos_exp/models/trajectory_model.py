@@ -2,8 +2,9 @@
 
 `prefix(batch)` runs the backbone over the sample's prefix (camera images, ego-history tokens, prompt; see
 cosmos_exp/data/trajectory_sample.py) and returns its per-layer KV cache; the expert denoises the 64 actions
-against it. Stage 2 (`stage2_loss`) runs the backbone under no_grad and detaches its cache, so only the expert
-(and nothing of the backbone) can learn; `sample` draws K trajectories by Euler steps and rolls them out from
+against it. Stage 1 (`token_loss`) trains the backbone on the discrete future tokens; stage 2 (`stage2_loss`)
+runs the backbone under no_grad and detaches its cache, so only the expert (and nothing of the backbone) can
+learn; co-training (`cotrain_flow_loss`) keeps the cache in the graph; `sample` draws K trajectories by Euler steps and rolls them out from
 the history's v0. The backbone is loaded through cosmos_exp.models.loading and must already hold the
 trajectory tokens (cosmos_exp.models.trajectory_tokens.prepare_backbone).
 
@@ -125,12 +126,27 @@ class TrajectoryModel(nn.Module):
 
     # -- stage 2 and sampling --------------------------------------------------------------------
 
+    def token_loss(self, batch: Dict[str, Any]) -> torch.Tensor:
+        """Stage 1: the backbone's mean cross-entropy over the batch's labelled tokens (the discrete future
+        trajectory after <|traj_future_start|>, cosmos_exp/trajectory/future_tokens.py), with gradients."""
+        device = self.backbone.device
+        inputs = {k: batch[k].to(device) for k in BACKBONE_KEYS if k in batch}
+        with self._camera_embedding(batch, inputs):
+            return self.backbone(**inputs, labels=batch["labels"].to(device)).loss
+
     def stage2_loss(self, batch: Dict[str, Any], generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Flow-matching MSE of the expert on the batch's normalised actions, the backbone frozen: run without
         gradients and its cache detached, so no gradient can reach any backbone weight."""
         with torch.no_grad():
             prefix = self.prefix(batch)
-        prefix = prefix.detach()
+        return self._flow_loss(batch, prefix.detach(), generator)
+
+    def cotrain_flow_loss(self, batch: Dict[str, Any], generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The same loss with the backbone run with gradients and its cache kept in the graph: co-training, where
+        the expert's loss trains the backbone too."""
+        return self._flow_loss(batch, self.prefix(batch), generator)
+
+    def _flow_loss(self, batch: Dict[str, Any], prefix: Prefix, generator: Optional[torch.Generator]) -> torch.Tensor:
         x = batch["actions"].to(self.backbone.device, torch.float32)
         return flow_matching.loss(lambda x_t, t: self.expert(x_t, t, prefix), x, self.flow_cfg, generator=generator)
 

@@ -42,7 +42,12 @@ def _dataset_stamp(cfg: Config) -> Dict[str, Any]:
 
 
 def _model_stamp(cfg: Config) -> Dict[str, Any]:
-    return _stamp_of(cfg.model.tiny, "tiny_model", {"family": cfg.model.family})
+    extra: Dict[str, Any] = {"family": cfg.model.family}
+    if cfg.task.kind == "trajectory":  # the backbone also gets the task's trajectory tokens
+        t = cfg.task.trajectory
+        extra["trajectory_tokens"] = OmegaConf.to_container(OmegaConf.create(
+            {"prompt": t.prompt, "action_space": t.action_space}), resolve=True)
+    return _stamp_of(cfg.model.tiny, "tiny_model", extra)
 
 
 def plan(cfg: Config) -> Plan:
@@ -88,7 +93,9 @@ def plan(cfg: Config) -> Plan:
         if _up_to_date(path, _model_stamp(cfg)):
             p.notes.append(f"tiny model at {path} is up to date: nothing to build")
         else:
-            p.outputs.append(f"{path}/ (random-initialised {m.family} model + tokenizer + processor files)")
+            p.outputs.append(f"{path}/ (random-initialised {m.family} model + tokenizer + processor files"
+                             + (", with the trajectory tokens of task=" + cfg.task.name if cfg.task.kind == "trajectory"
+                                else "") + ")")
     if not p.outputs:
         p.notes.append("nothing to do")
     return p
@@ -144,6 +151,19 @@ def _prepare_tiny_model(cfg: Config) -> Dict[str, Any]:
         raise ConfigError("model.path", f"{path} exists and was not built by cosmos-exp; refusing to overwrite it",
                           "choose another model.path or remove that directory yourself")
     # The stamp goes in with the weights: the model directory is complete (and ours) or absent.
+    if cfg.task.kind == "trajectory":
+        # The tiny model with the trajectory tokens added (history levels, delimiters, stage 1's future bins),
+        # as a real Cosmos-Reason2 checkpoint gets them (models/trajectory_tokens.py).
+        import tempfile
+
+        from cosmos_exp.models.trajectory_tokens import prepare_backbone
+
+        t = cfg.task.trajectory
+        with tempfile.TemporaryDirectory(prefix="tiny_base_") as base:
+            build_tiny_model(cfg.model.family, Path(base) / "model", cfg.model.tiny)
+            prepare_backbone(Path(base) / "model", path, t.prompt, seed=int(cfg.seed), action_cfg=t.action_space)
+        write_json_atomic(path / STAMP, stamp)  # last: an interrupted preparation is redone
+        return {"model": str(path), "built": True, "trajectory_tokens": True}
     with atomic_directory(path) as tmp:
         build_tiny_model(cfg.model.family, tmp, cfg.model.tiny)
         write_json_atomic(tmp / STAMP, stamp)

@@ -21,7 +21,7 @@ def _world(cfg: Config) -> int:
 
 
 def _count(cfg: Config, split: str) -> int:
-    """The data package's cheap item count (no decoding)."""
+    """The data package's cheap item count (no decoding; driving clips too)."""
     from cosmos_exp.data.datasets import count_items
 
     return count_items(cfg.dataset, split)
@@ -34,6 +34,11 @@ def plan(cfg: Config) -> Plan:
     if cfg.parallelism.nnodes > 1 and not in_launch:
         raise ConfigError("parallelism.nnodes", f"nnodes={cfg.parallelism.nnodes} needs an external launcher",
                           "start one task per GPU with srun (hydra/launcher=slurm) or torchrun on every node")
+    if cfg.task.kind == "trajectory":
+        from cosmos_exp.train.trajectory_task import check_checkpoint
+
+        check_checkpoint(cfg)
+        p.notes.append(f"task {cfg.task.name}: trajectory {cfg.task.trajectory.stage} (cosmos_exp/train/trajectory_task.py)")
     n_train = _count(cfg, cfg.dataset.train_split)
     if n_train == 0:
         raise ConfigError("dataset.root", f"no training items under {cfg.dataset.root}/{cfg.dataset.train_split}",

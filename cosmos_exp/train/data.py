@@ -59,6 +59,11 @@ def eval_batches(cfg: Config, samples: list, processor: Any, rank: int, world_si
     return out
 
 
+def answer_tokens(batch: Dict[str, Any]) -> int:
+    """Tokens the loss is computed on: labelled positions after the causal shift."""
+    return int((batch["labels"][..., 1:] != -100).sum())
+
+
 def _close(loader: Any) -> None:
     close = getattr(loader, "close", None)
     if callable(close):

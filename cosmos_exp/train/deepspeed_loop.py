@@ -1,16 +1,19 @@
 """Supervised fine-tuning on DeepSpeed: the whole loop, readable top to bottom.
 
-    train(cfg, run_dir) -> dict
+    train(cfg, run_dir, task=None) -> dict
 
 runs in every rank process (started by stages/sft.py through runtime/, by torchrun, or as a SLURM task):
  1. join the process group (gloo on CPU, nccl on GPU), seed;
- 2. data: our processor, the train split (and a few held-out batches for the validation loss);
- 3. model: Hugging Face weights, frozen patterns, gradient checkpointing, AdamW groups + schedule,
-    wrapped in a DeepSpeed engine configured from `parallelism`;
+ 2. data: what the task (cfg.task: captions or the trajectory model, train/task.py) reads: our processor,
+    the train split, a few held-out batches for the validation loss;
+ 3. model: the task's module (the Hugging Face model, or the trajectory model with its stage's loss) with its
+    frozen parameters, AdamW groups + schedule, wrapped in a DeepSpeed engine configured from `parallelism`;
  4. resume from the newest complete checkpoint (weights, optimizer, scheduler, RNG, data position);
  5. the loop: micro-batches -> forward/backward -> engine.step() at the accumulation boundary,
     metrics, validation loss every `eval_every`, a checkpoint every `save_every` or on SIGTERM/SIGUSR1.
     One optimiser step is `_optimizer_step`; what it adds up, summed over the ranks, is a `StepSums`.
+The task is the only thing that differs between captions and trajectories: data, module, what the loss is
+averaged over, and the model files of a checkpoint.
 """
 
 import logging
@@ -19,7 +22,7 @@ import resource
 import time
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
@@ -30,7 +33,7 @@ from cosmos_exp.runtime.rendezvous import export_torch_env, rendezvous_port
 from cosmos_exp.runtime.topology import topology
 from cosmos_exp.train.ds_config import deepspeed_config, grad_accumulation
 from cosmos_exp.train.metrics import MetricsLogger
-from cosmos_exp.train.optim import apply_freeze, build_optimizer
+from cosmos_exp.train.optim import build_optimizer
 from cosmos_exp.train.schedule import build_scheduler
 from cosmos_exp.train.signals import StopRequest, TrainingInterrupted
 
@@ -38,7 +41,8 @@ log = logging.getLogger("cosmos_exp.train")
 DS_TAG = "ds"
 
 
-def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
+def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
+    """`task` defaults to build_task(cfg); pass one to train on samples held in memory (tests, notebooks)."""
     import deepspeed
     import torch
     import torch.distributed as dist
@@ -68,23 +72,14 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
             log.warning("removed half-written checkpoints of an interrupted run: %s", removed)
 
     # 2. Data. ------------------------------------------------------------------------------------
-    processor = train_data.load_processor(cfg)
-    train_samples, train_report = train_data.load_split(cfg, cfg.dataset.train_split)
-    held_out: List[Dict[str, Any]] = []
-    if cfg.train.eval_every:
-        eval_samples, _ = train_data.load_split(cfg, cfg.dataset.eval_split)
-        held_out = train_data.eval_batches(cfg, eval_samples, processor, rank, world)
+    task = task if task is not None else build_task(cfg)
+    data = task.load_data(rank, world)
+    held_out = data.held_out
     accum = grad_accumulation(cfg.train, world)
-    total = train_data.total_steps(cfg.train, len(train_samples), world, accum)
+    total = train_data.total_steps(cfg.train, len(data.train), world, accum)
 
     # 3. Model, optimiser, schedule, engine. -------------------------------------------------------
-    from cosmos_exp.models.loading import load_model
-
-    model = load_model(cfg.model.path, dtype="float32", attn_implementation=cfg.model.attn_implementation)
-    frozen = apply_freeze(model, list(cfg.train.freeze))
-    if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
+    model, frozen = task.build_model(on_gpu)
     optimizer = build_optimizer(model, cfg.train, fused=on_gpu)
     scheduler = build_scheduler(optimizer, cfg.train, total)
     ds_config = deepspeed_config(cfg.parallelism, cfg.train, world, on_gpu)
@@ -98,14 +93,14 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     resume_from = ckpt.resume_target(run_dir, cfg.train.resume)
     if resume_from is not None:
         start_step = _load_checkpoint(engine, resume_from, rank, world)
-    stream = train_data.train_stream(cfg, train_samples, processor, rank, world, start_step * accum)
+    stream = task.train_stream(data, rank, world, start_step * accum)
     batches = train_data.forever(stream)
 
     logger = MetricsLogger(run_dir, list(cfg.train.loggers), total, start_step, cfg.train.wandb_project,
                            run_name=run_dir.name, config=_plain(cfg), enabled=is_main)
     if is_main:
-        write_json_atomic(run_dir / rundir.DATA_REPORT, train_report.to_dict())
-    logger.message(f"sft: {train_report.summary()}; "
+        write_json_atomic(run_dir / rundir.DATA_REPORT, data.report.to_dict())
+    logger.message(f"sft ({cfg.task.name}): {data.report.summary()}; "
                    f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, grad accumulation {accum}, "
                    f"{total} steps, {n_trainable:,}/{n_params:,} trainable parameters"
                    + (f", {len(frozen)} frozen tensors" if frozen else "")
@@ -124,7 +119,8 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
             t_data = time.perf_counter()
             micro_batches = [next(batches) for _ in range(accum)]
             data_wait = time.perf_counter() - t_data
-            sums, grad_norm = _optimizer_step(engine, micro_batches, device, world, cfg.parallelism.zero_stage)
+            sums, grad_norm = _optimizer_step(engine, micro_batches, task.loss_units, device, world,
+                                              cfg.parallelism.zero_stage)
             sums.stop_requests = 1.0 if stop.requested else 0.0
             sums = sums.all_reduced(device)  # from here on: the whole global batch, every rank the same
             step_time = time.perf_counter() - t_step
@@ -139,18 +135,18 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
                 "data_wait_s": data_wait,
                 "memory_gb": _memory_gb(on_gpu),
                 "elapsed_s": time.perf_counter() - t_run,  # since this process started its loop
-                "epoch": step / max(1, train_data.steps_per_epoch(len(train_samples), cfg.train.micro_batch_size,
+                "epoch": step / max(1, train_data.steps_per_epoch(len(data.train), cfg.train.micro_batch_size,
                                                                   world, accum)),
             }
             if cfg.train.eval_every and held_out and (step % cfg.train.eval_every == 0 or step == total):
-                eval_loss = _validation_loss(engine, held_out, device)
+                eval_loss = _validation_loss(engine, held_out, task.loss_units, device)
                 metrics["eval_loss"] = eval_loss
             if step % cfg.train.log_every == 0 or step == total or "eval_loss" in metrics:
                 logger.log(step, metrics)
 
             stop_now = sums.stop_requests > 0  # any rank: they all save this step, then all stop
             if step % cfg.train.save_every == 0 or step == total or stop_now:
-                path = _save_checkpoint(engine, processor, run_dir, step, rank, cfg, stream)
+                path = _save_checkpoint(engine, task, run_dir, step, rank, cfg, stream)
                 last_saved = step
                 logger.message(f"checkpoint: {path}")
             if stop_now:
@@ -170,7 +166,8 @@ def train(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "final_loss": metrics["loss"] if total > start_step else None,
         "final_eval_loss": eval_loss,
         "last_checkpoint": str(rundir.step_dir(run_dir, last_saved)) if last_saved else None,
-        "train_samples": len(train_samples),
+        "train_samples": len(data.train),
+        "task": cfg.task.name,
         "trainable_parameters": n_trainable,
     }
     if is_main:
@@ -187,7 +184,7 @@ class StepSums:
     """What one optimiser step adds up on a rank; all_reduced() sums each field over the ranks."""
 
     loss_sum: float = 0.0  # per-token loss x answer tokens, over the micro-batches
-    answer_tokens: float = 0.0  # the tokens the loss is computed on
+    answer_tokens: float = 0.0  # the tokens the loss is computed on (the task's loss_units)
     tokens: float = 0.0  # every (unpadded) token: throughput
     samples: float = 0.0
     stop_requests: float = 0.0  # ranks that received a stop signal
@@ -203,17 +200,18 @@ class StepSums:
         return StepSums(*_all_reduce_sum(torch.tensor(astuple(self), dtype=torch.float64), device).tolist())
 
 
-def _optimizer_step(engine: Any, micro_batches: List[Dict[str, Any]], device: Any, world: int,
-                    zero_stage: int) -> Tuple[StepSums, Optional[float]]:
+def _optimizer_step(engine: Any, micro_batches: List[Dict[str, Any]], loss_units: Callable[[Dict[str, Any]], int],
+                    device: Any, world: int, zero_stage: int) -> Tuple[StepSums, Optional[float]]:
     """Forward and backward over this rank's micro-batches of one step; DeepSpeed updates the weights at the
-    last one (the accumulation boundary). Returns this rank's sums and, under ZeRO-0, the gradient norm."""
+    last one (the accumulation boundary). `loss_units(batch)`: what the batch's mean loss is over (answer
+    tokens). Returns this rank's sums and, under ZeRO-0, the gradient norm."""
     import torch
 
     accum = len(micro_batches)
     sums, grad_norm = StepSums(), None
     # Every answer token of the global batch weighs the same, however the answers fall into
     # micro-batches and ranks (Hugging Face's mean per micro-batch would over-weight short answers).
-    answer_tokens = [_answer_tokens(b) for b in micro_batches]
+    answer_tokens = [loss_units(b) for b in micro_batches]
     global_tokens = float(_all_reduce_sum(torch.tensor([float(sum(answer_tokens))], dtype=torch.float64),
                                           device)[0])
     for batch, n_answer in zip(micro_batches, answer_tokens):
@@ -243,6 +241,17 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def build_task(cfg: Config) -> Any:
+    """What cfg.task trains (train/task.py): the one place the loop branches on it."""
+    if cfg.task.kind == "trajectory":
+        from cosmos_exp.train.trajectory_task import TrajectoryTask
+
+        return TrajectoryTask(cfg)
+    from cosmos_exp.train.caption_task import CaptionTask
+
+    return CaptionTask(cfg)
 
 
 def _plain(cfg: Config) -> Dict[str, Any]:
@@ -291,12 +300,8 @@ def _memory_gb(on_gpu: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
-def _answer_tokens(batch: Dict[str, Any]) -> int:
-    """Tokens the loss is computed on: labelled positions after the causal shift."""
-    return int((batch["labels"][..., 1:] != -100).sum())
-
-
-def _validation_loss(engine: Any, batches: List[Dict[str, Any]], device: Any) -> float:
+def _validation_loss(engine: Any, batches: List[Dict[str, Any]], loss_units: Callable[[Dict[str, Any]], int],
+                     device: Any) -> float:
     """Held-out loss per answer token over the fixed eval batches of all ranks."""
     import torch
 
@@ -304,7 +309,7 @@ def _validation_loss(engine: Any, batches: List[Dict[str, Any]], device: Any) ->
     loss_sum, answer_tokens = 0.0, 0.0
     with torch.no_grad():
         for batch in batches:
-            n_answer = _answer_tokens(batch)
+            n_answer = loss_units(batch)
             if n_answer:
                 batch = {k: v.to(device) for k, v in batch.items()}
                 loss_sum += engine(**batch).loss.item() * n_answer
@@ -336,15 +341,13 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank: int, cfg: Config,
+def _save_checkpoint(engine: Any, task: Any, run_dir: Path, step: int, rank: int, cfg: Config,
                      stream: Any) -> Path:
-    """Every rank writes its part into .tmp_step_N; rank 0 adds the HF files and publishes step_N."""
+    """Every rank writes its part into .tmp_step_N; rank 0 adds the task's model files and publishes step_N."""
     import shutil
 
     import torch
     import torch.distributed as dist
-
-    from cosmos_exp.models.loading import write_hf_files
 
     tmp = rundir.temp_step_dir(run_dir, step)
     if rank == 0:
@@ -355,15 +358,17 @@ def _save_checkpoint(engine: Any, processor: Any, run_dir: Path, step: int, rank
     engine.save_checkpoint(str(tmp), tag=DS_TAG, client_state={"step": step}, save_latest=False)
     loader_state = stream.state_dict() if hasattr(stream, "state_dict") else None
     torch.save({"step": step, "rng": _rng_state(), "loader": loader_state}, tmp / f"train_state_rank{rank}.pt")
-    # Hugging Face part: under ZeRO-3 the full weights are gathered to rank 0 (collective).
+    # The model's files (Hugging Face, + action_expert/ for trajectories): under ZeRO-3 the full weights are
+    # gathered to rank 0 (collective).
     full_state = engine._zero3_consolidated_16bit_state_dict() if cfg.parallelism.zero_stage == 3 else None
     if rank == 0:
-        write_hf_files(engine.module, processor, tmp, state_dict=full_state)
+        task.write_model(engine.module, tmp, full_state)
     dist.barrier()
     final = rundir.step_dir(run_dir, step)
     if rank == 0:
         ckpt.publish(run_dir, step, {"world_size": dist.get_world_size(), "zero_stage": cfg.parallelism.zero_stage,
-                                     "model_family": cfg.model.family, "source_model": str(cfg.model.path)})
+                                     "model_family": cfg.model.family, "source_model": str(cfg.model.path),
+                                     "task": cfg.task.name})
         ckpt.apply_retention(run_dir, cfg.train.keep_last)
     dist.barrier()
     return final

@@ -7,39 +7,21 @@ spaced evenly over [min, max] of its axis, ends included: level round((d - min) 
 clamped. 16 points x 3 axes = 48 tokens, ordered point-major (x, y, z of point 0, then point 1, ...). The
 history reaches the action expert only through the backbone's KV cache over these tokens.
 
-Token names: the levels are `<|traj_hist_0|>` ... in order (a level's id is level 0's id plus the level), and
-three delimiters; cosmos_exp/models/trajectory_tokens.py adds them to a checkpoint.
+Token names (token_names.py): the levels are `<|traj_hist_0|>` ... in order (a level's id is level 0's id plus the
+level), and three delimiters; cosmos_exp/models/trajectory_tokens.py adds them to a checkpoint.
 """
 
-from typing import Any, List
+from typing import Any
 
 import torch
 
 from cosmos_exp.config.trajectory import TrajectoryPromptConfig
-
-HISTORY_START = "<|traj_history_start|>"
-HISTORY_END = "<|traj_history_end|>"
-# The last token of the backbone's prefix: the expert's action tokens come after it (upstream crops the KV cache
-# here after generated reasoning; with no reasoning it closes the prompt).
-FUTURE_START = "<|traj_future_start|>"
-
-
-def history_token(level: int) -> str:
-    return f"<|traj_hist_{level}|>"
-
-
-def trajectory_tokens(cfg: TrajectoryPromptConfig) -> List[str]:
-    return [HISTORY_START, HISTORY_END, FUTURE_START] + [history_token(i) for i in range(cfg.history_bins)]
+from cosmos_exp.trajectory.token_names import consecutive_offset, history_token
 
 
 def history_token_offset(tokenizer: Any, cfg: TrajectoryPromptConfig) -> int:
     """Id of level 0; checks that every level is in the tokenizer at consecutive ids."""
-    ids = tokenizer.convert_tokens_to_ids([history_token(i) for i in range(cfg.history_bins)])
-    unk = tokenizer.unk_token_id
-    if any(i is None or i == unk for i in ids) or ids != list(range(ids[0], ids[0] + len(ids))):
-        raise ValueError(f"the tokenizer lacks the {cfg.history_bins} history tokens at consecutive ids; "
-                         "prepare the backbone with cosmos_exp.models.trajectory_tokens.prepare_backbone")
-    return ids[0]
+    return consecutive_offset(tokenizer, [history_token(i) for i in range(cfg.history_bins)], "history")
 
 
 def _bounds(cfg: TrajectoryPromptConfig, like: torch.Tensor):
