@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from cosmos_exp.runtime.processes import spawn, stop_all
+from cosmos_exp.runtime.processes import spawn, stop_all, wait_all
 from cosmos_exp.runtime.signals import forwarding, names
 from cosmos_exp.runtime.topology import LAUNCHER_ENV
 
@@ -132,6 +132,8 @@ def launch(argv: Sequence[str], nproc: int, log_dir: Path, name: str = "worker",
             failed = _wait(procs, policy, poll_s)
             stopped = [rank for rank, proc in enumerate(procs) if proc.poll() is None]
         finally:
+            if received:  # the ranks got the stop signal we passed on: they exit (after a checkpoint) by themselves
+                wait_all(procs, grace_s)
             stop_all(procs, grace_s)  # the others after a failure, what ranks left behind, or all if we fail
             for handle in handles:
                 handle.close()

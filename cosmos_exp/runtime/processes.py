@@ -50,18 +50,23 @@ def signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def wait_all(procs: Sequence[subprocess.Popen], timeout_s: float) -> None:
+    """Up to timeout_s in all for the processes to exit by themselves."""
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def stop_all(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
     """SIGTERM to the groups whose leader still runs, up to grace_s for the leaders to exit, then SIGKILL to
     every group: what a leader left behind, or a leader that would not stop."""
     for proc in procs:
         if proc.poll() is None:
             signal_group(proc, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+    wait_all(procs, grace_s)
     for proc in procs:
         signal_group(proc, signal.SIGKILL)
         proc.wait()
