@@ -11,6 +11,7 @@ A run directory is what one `cosmos-exp` invocation writes (see the README's "Ru
     checkpoints/latest                     "step_N" of the newest complete checkpoint
     metrics.jsonl, train_result.json       training metrics and outcome
     captions/<id>.json, captions/index.json  one caption per item, and the run's index of them
+    predictions/<rig>/<scene>.json         a trajectory evaluation's sampled and decoded trajectories per clip
     scores/<id>.score.json, summary.json   one score record per item, and the metrics with their CIs
     evaluate.json                          which checkpoint, step and training run an evaluation scored
     comparison.{json,md}, report.{json,md,csv}, plots/, sweep.json
@@ -49,6 +50,7 @@ CAPTIONS_DIR = "captions"
 CAPTIONS_INDEX = "index.json"
 SHARDS_DIR = ".shards"  # inside captions/: one report per rank, merged into index.json
 
+PREDICTIONS_DIR = "predictions"  # trajectory evaluations: predictions/<rig>/<scene>.json
 SCORES_DIR = "scores"
 SCORE_SUFFIX = ".score.json"
 SUMMARY_JSON = "summary.json"
@@ -207,6 +209,16 @@ def score_files(run_dir: PathLike) -> Dict[str, Path]:
     if not d.is_dir():
         return {}
     return {p.name[: -len(SCORE_SUFFIX)]: p for p in sorted(d.glob(f"*{SCORE_SUFFIX}"))}
+
+
+def prediction_path(run_dir: PathLike, rig: str, scene_id: str) -> Path:
+    """predictions/<rig>/<scene>.json: one clip's trajectories (a trajectory evaluation)."""
+    return Path(run_dir) / PREDICTIONS_DIR / rig / f"{scene_id}.json"
+
+
+def trajectory_item_id(rig: str, scene_id: str) -> str:
+    """The item id of a clip's score file: rig and scene, so two runs pair clip by clip."""
+    return f"{rig}__{scene_id}"
 
 
 def evaluation_done(run_dir: PathLike, fingerprint: str) -> bool:

@@ -78,7 +78,8 @@ def test_caption_stays_the_default_and_the_trajectory_presets_compose(dirs, tmp_
 
 RULES = [
     (["backend=cosmos_rl"], "task", "cosmos-rl trains captions only; use backend=deepspeed"),
-    (["stage=caption"], "task", "trajectory task trains with stage=sft"),
+    (["stage=caption"], "task", "scored with stage=evaluate eval=trajectory"),
+    (["stage=evaluate"], "eval.metrics", "use eval=trajectory"),
     (["parallelism=zero3", "parallelism.nproc_per_node=1"], "parallelism.zero_stage", "ZeRO 0-2"),
     (["train.freeze=[model.visual.*]"], "train.freeze", "freezes the whole backbone"),
     (["task=trajectory_cotrain", "train.gradient_checkpointing=true"], "train.gradient_checkpointing", "KV cache"),

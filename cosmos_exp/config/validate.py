@@ -16,7 +16,8 @@ from omegaconf.errors import OmegaConfBaseException
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
                                      FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES,
-                                     STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_STAGES,
+                                     STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
+                                     TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
@@ -250,10 +251,16 @@ def check_task(cfg: Config) -> None:
     """What a trajectory task needs; the checks of model.path's contents (the trajectory tokens, an expert's
     settings) are the sft stage's plan (cosmos_exp/train/trajectory_task.check_checkpoint)."""
     task = cfg.task
+    stage = cfg.stage.name
     if task.kind == "caption":
         if task.trajectory is not None:
             raise ConfigError("task.trajectory", "trajectory settings are read only when task.kind=trajectory",
                               "pick a trajectory preset (task=trajectory_stage1) or drop them")
+        traj = [m for m in cfg.eval.metrics if m in TRAJECTORY_METRICS]
+        if traj and stage in ("judge", "evaluate"):
+            raise ConfigError("eval.metrics", f"{traj[0]} scores a trajectory checkpoint's predictions, not captions",
+                              "evaluate a trajectory checkpoint with a trajectory task (e.g. "
+                              "task=trajectory_stage2 eval=trajectory), or pick a caption eval preset")
         return
     tr = task.trajectory
     if tr is None:
@@ -268,10 +275,12 @@ def check_task(cfg: Config) -> None:
                           f"must exceed token_min ({a.token_min}), got {a.token_max}")
     if tr.token_loss_weight < 0:
         raise ConfigError("task.trajectory.token_loss_weight", f"must be >= 0, got {tr.token_loss_weight}")
-    stage = cfg.stage.name
-    if stage in ("caption", "evaluate"):
-        raise ConfigError("task", f"stage={stage} generates and scores captions; a trajectory task trains with "
-                          "stage=sft (trajectory evaluation is not wired into stage=evaluate yet)", "use task=caption")
+    if stage == "caption":
+        raise ConfigError("task", "stage=caption generates captions; a trajectory checkpoint is scored with "
+                          "stage=evaluate eval=trajectory", "use task=caption, or stage=evaluate")
+    if stage == "evaluate" and list(cfg.eval.metrics) != list(TRAJECTORY_METRICS):
+        raise ConfigError("eval.metrics", f"a trajectory task is scored with {list(TRAJECTORY_METRICS)}, not "
+                          f"{list(cfg.eval.metrics)}", "use eval=trajectory")
     if stage != "sft":
         return
     if cfg.backend.name == "cosmos_rl":

@@ -7,6 +7,9 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from cosmos_exp import rundir
+from cosmos_exp.config.trajectory import TrajectoryMetricsConfig
+from cosmos_exp.evaluate.trajectory_scores import METRIC as TRAJECTORY
+from cosmos_exp.evaluate.trajectory_scores import compare_trajectory
 
 PER_KEY_METRICS = ("llm_judge", "local")
 
@@ -28,6 +31,12 @@ def compare_runs(a_dir: Path, b_dir: Path, boot: Dict[str, Any]) -> Dict[str, An
             warnings.append(f"{m}: reference text differs ({ra} vs {rb}); scores are not comparable")
         pairs = [(a[i]["metrics"][m], b[i]["metrics"][m]) for i in ids if m in a[i]["metrics"] and m in b[i]["metrics"]]
         if not pairs:
+            continue
+        if m == TRAJECTORY:  # per-scene records, lower is better: paired by scene per source and rig
+            settings = sa["metrics"][m].get("settings") or {}
+            if settings != (sb["metrics"][m].get("settings") or {}):
+                warnings.append(f"{m}: metric settings differ between the runs; a's are used")
+            metrics[m] = compare_trajectory(pairs, TrajectoryMetricsConfig(**settings), boot)
             continue
         metrics[m] = compare_metric(m, pairs, boot)
     if not metrics:

@@ -7,7 +7,8 @@ prints them, the sweep report tabulates and ranks them.
 from typing import Any, Dict
 
 # metric -> the block of its summary holding the headline's n, ci_low and ci_high.
-CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy"}
+CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy",
+            "trajectory": "min_ade"}  # the headline source's minADE (evaluate/trajectory.summarise), metres
 
 
 def headline_ci(metric: str, summary: Dict[str, Any]) -> Dict[str, Any]:

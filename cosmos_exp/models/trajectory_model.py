@@ -113,6 +113,8 @@ class TrajectoryModel(nn.Module):
 
         def add_camera(module, args, kwargs):
             embeds = kwargs["inputs_embeds"]
+            if embeds.shape[1] != image_mask.shape[1]:  # a decoding step after the prefix: no image token
+                return args, kwargs
             extra = torch.zeros_like(embeds)
             extra[image_mask] = self.camera_embedding(camera).to(embeds.dtype)
             kwargs["inputs_embeds"] = embeds + extra
@@ -152,14 +154,43 @@ class TrajectoryModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, batch: Dict[str, Any], k: Optional[int] = None, steps: Optional[int] = None,
-               generator: Optional[torch.Generator] = None) -> Samples:
-        """K trajectories per sample (the flow config's n_samples / euler_steps unless given)."""
+               generator: Optional[torch.Generator] = None, noise: Optional[torch.Tensor] = None) -> Samples:
+        """K trajectories per sample (the flow config's n_samples / euler_steps unless given), from `noise`
+        (B, K, T, 2) when given."""
         k = int(self.flow_cfg.n_samples if k is None else k)
         prefix = self.prefix(batch).repeat(k)
         b = batch["input_ids"].shape[0]
         shape = (self.action_cfg.n_steps, 2)
         actions = flow_matching.sample(lambda x_t, t: self.expert(x_t, t, prefix), b, shape, self.flow_cfg,
-                                       generator=generator, steps=steps, n_samples=k, device=self.backbone.device)
-        v0 = batch["v0"].to(actions.device, torch.float32)[:, None]
-        xy = integrate(denormalise(actions, self.action_cfg), v0, self.action_cfg.dt).xy
-        return Samples(actions, xy)
+                                       generator=generator, steps=steps, n_samples=k, device=self.backbone.device,
+                                       noise=noise)
+        return Samples(actions, self.rollout(actions, batch["v0"]))
+
+    def rollout(self, actions: torch.Tensor, v0: torch.Tensor) -> torch.Tensor:
+        """Waypoints (B, K, T, 2) of normalised actions (B, K, T, 2), each sample's from its v0 (B,)."""
+        v0 = v0.to(actions.device, torch.float32)[:, None]
+        return integrate(denormalise(actions.float(), self.action_cfg), v0, self.action_cfg.dt).xy
+
+    @torch.no_grad()
+    def decode_future_tokens(self, batch: Dict[str, Any], offset: int, pad_id: int) -> torch.Tensor:
+        """Stage 1's output: the backbone's greedy decode of the 2 T future tokens after each prefix (a LEFT-padded
+        batch ending in <|traj_future_start|>), each step's choice restricted to the future-token bins so that
+        an undertrained backbone still yields a trajectory. Returns the token ids (B, 2 T)."""
+        from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+        bins, n = int(self.action_cfg.token_bins), 2 * int(self.action_cfg.n_steps)
+
+        class OnlyFutureBins(LogitsProcessor):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                out = torch.full_like(scores, float("-inf"))
+                out[:, offset:offset + bins] = scores[:, offset:offset + bins]
+                return out
+
+        device = self.backbone.device
+        inputs = {k: batch[k].to(device) for k in BACKBONE_KEYS if k in batch}
+        gen = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False, temperature=None, top_p=None,
+                               top_k=None, pad_token_id=pad_id, eos_token_id=None)
+        with self._camera_embedding(batch, inputs):
+            out = self.backbone.generate(**inputs, generation_config=gen,
+                                         logits_processor=LogitsProcessorList([OnlyFutureBins()]))
+        return out[:, inputs["input_ids"].shape[1]:]

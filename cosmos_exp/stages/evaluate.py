@@ -7,6 +7,9 @@ The run directory holds captions/ (the caption stage), scores/ + summary.json (t
 evaluate.json: the checkpoint, its training step and training run, and a fingerprint of the settings that
 decide the scores. A rerun into the same directory (a resumed sweep) whose evaluate.json fingerprint matches
 and whose summary.json exists does nothing and says so.
+
+A trajectory task (task.kind=trajectory, eval=trajectory) is predicted and scored by stages/evaluate_trajectory.py
+into the same kind of run directory.
 """
 
 import logging
@@ -36,6 +39,10 @@ def _check_judge_inputs(cfg: Config) -> None:
 def plan(cfg: Config) -> Plan:
     from cosmos_exp.stages import caption
 
+    if cfg.task.kind == "trajectory":
+        from cosmos_exp.stages import evaluate_trajectory
+
+        return evaluate_trajectory.plan(cfg)
     _check_judge_inputs(cfg)
     cap = caption.plan(cfg)
     lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
@@ -55,6 +62,10 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.stages import caption
     from cosmos_exp.stages import judge
 
+    if cfg.task.kind == "trajectory":
+        from cosmos_exp.stages import evaluate_trajectory
+
+        return evaluate_trajectory.run(cfg, run_dir)
     run_dir = Path(run_dir)
     fingerprint = settings_fingerprint(cfg)
     lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)

@@ -79,6 +79,7 @@ def checkpoint_lineage(path: Optional[str], train_run: Optional[str] = None) -> 
 def settings_fingerprint(cfg: Config) -> str:
     """sha256 over the resolved settings that decide the scores (FINGERPRINT_KEYS)."""
     tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    picked = {k: tree.get(k) for k in FINGERPRINT_KEYS}
+    keys = FINGERPRINT_KEYS + (("task",) if tree.get("task", {}).get("kind") == "trajectory" else ())
+    picked = {k: tree.get(k) for k in keys}  # a trajectory task's metric, flow and prompt settings decide its scores
     blob = json.dumps(picked, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -47,14 +47,21 @@ def loss(velocity: Velocity, x: torch.Tensor, cfg: FlowMatchingConfig, cond: Seq
 def sample(velocity: Velocity, batch: int, event_shape: Tuple[int, ...], cfg: FlowMatchingConfig,
            cond: Sequence[torch.Tensor] = (), generator: Optional[torch.Generator] = None,
            steps: Optional[int] = None, n_samples: Optional[int] = None, device: Optional[torch.device] = None,
-           dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(batch, K, *event_shape) samples: cfg.euler_steps Euler steps from noise (overridable), K = cfg.n_samples."""
+           dtype: torch.dtype = torch.float32, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(batch, K, *event_shape) samples: cfg.euler_steps Euler steps from noise (overridable), K = cfg.n_samples.
+    `noise` (batch, K, *event_shape) is the starting point instead of a draw from `generator` (an evaluation
+    seeds each scene's noise on its own, so a sample does not depend on the batch it was drawn in)."""
     steps = int(cfg.euler_steps if steps is None else steps)
     k = int(cfg.n_samples if n_samples is None else n_samples)
     if steps < 1 or k < 1:
         raise ValueError(f"flow matching sample: steps and n_samples must be >= 1 (got {steps}, {k})")
     like = torch.empty(0, dtype=dtype, device=device)
-    x = _randn((batch * k, *event_shape), generator, like)
+    if noise is None:
+        x = _randn((batch * k, *event_shape), generator, like)
+    elif tuple(noise.shape) != (batch, k, *event_shape):
+        raise ValueError(f"flow matching sample: noise of shape {tuple(noise.shape)}, expected {(batch, k, *event_shape)}")
+    else:
+        x = noise.to(like).reshape(batch * k, *event_shape)
     cond = [c.repeat_interleave(k, dim=0) for c in cond]
     for i in range(steps):
         t = torch.full((batch * k,), i / steps, dtype=dtype, device=x.device)
