@@ -51,6 +51,10 @@ def test_a_split_reads_the_rigs_the_config_picks(generated):
     a_only = _dataset_cfg(generated["data"], rigs=["rig_a"])
     clips_a, _ = driving_clips(a_only, "eval", ActionSpaceConfig())
     assert count_items(a_only, "eval") == 5 and {c.rig for c in clips_a} == {"rig_a"}
+    capped = _dataset_cfg(generated["data"], max_items=2)  # a cap applies per rig: the pairs stay whole
+    clips_capped, _ = driving_clips(capped, "eval", ActionSpaceConfig())
+    assert count_items(capped, "eval") == 4 and [c.rig for c in clips_capped] == ["rig_a"] * 2 + ["rig_b"] * 2
+    assert [c.scene_id for c in clips_capped[:2]] == [c.scene_id for c in clips_capped[2:]]
     # Paired scenes: the same ids on both rigs, the same future.
     by_rig = {(c.rig, c.scene_id): c for c in clips}
     for c in clips_a:

@@ -61,8 +61,13 @@ def inputs(prepared, tmp_path_factory) -> Dict[str, Path]:
         os.symlink(prepared["data"], real_data / component)
     # The trajectory experiment's own inputs: a few synthetic rig scenes and the tiny backbone with its tokens.
     traj = root / "trajectory"
-    proc = run_cli(["stage=prepare", "experiment=trajectory_synthetic", f"paths.root={traj}/outputs",
-                    "dataset.driving_synthetic.num_train=4", "dataset.driving_synthetic.num_eval=2"], cwd=root)
+    small = ["experiment=trajectory_synthetic", f"paths.root={traj}/outputs", "dataset.driving_synthetic.num_train=4",
+             "dataset.driving_synthetic.num_eval=2"]
+    proc = run_cli(["stage=prepare", *small], cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # ... and a trajectory checkpoint for stage=evaluate: one optimizer step of stage 1.
+    proc = run_cli(["stage=sft", *small, "train.max_steps=1", "train.save_every=1", "train.eval_every=0",
+                    "train.micro_batch_size=2", "train.global_batch_size=2", f"hydra.run.dir={traj}/stage1"], cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"captions": captions, "a": _scored_run(root / "judge_a"), "b": _scored_run(root / "judge_b"),
             "sweep.dir": sweep, "real_data": real_data, "outputs": root / "outputs", "trajectory": traj, **prepared}
@@ -75,6 +80,8 @@ def overrides_for(stage: str, backend: str, experiment: Optional[str], inputs: D
     if experiment == "trajectory_synthetic":  # its own scenes and backbone, as stage=prepare made them
         out = [f"stage={stage}", f"backend={backend}", f"paths.root={inputs['trajectory']}/outputs", "dry_run=true",
                "dataset.driving_synthetic.num_train=4", "dataset.driving_synthetic.num_eval=2"]
+        if stage == "evaluate":
+            out.append(f"model.path={inputs['trajectory']}/stage1/checkpoints/step_1")
     if experiment is not None:
         out.append(f"experiment={experiment}")
     if experiment == "reason2_sft_recipe":  # a blend whose components live under dataset.root
@@ -93,8 +100,6 @@ REFUSED = {
     ("sft", "cosmos_rl", "trajectory_synthetic"): "task",  # cosmos-rl trains captions only
     ("caption", "deepspeed", "trajectory_synthetic"): "task",  # a trajectory model answers no caption prompt
     ("caption", "cosmos_rl", "trajectory_synthetic"): "task",
-    ("evaluate", "deepspeed", "trajectory_synthetic"): "task",  # trajectory evaluation is not built yet
-    ("evaluate", "cosmos_rl", "trajectory_synthetic"): "task",
 }
 
 

@@ -19,7 +19,7 @@ def summary(metrics: Dict[str, CI], split: str = "eval", n: int = 8) -> Dict:
     blocks = {}
     for m, (mean, lo, hi) in metrics.items():
         ci = {"n": n, "mean": mean, "ci_low": lo, "ci_high": hi}
-        field = {"local": "overall", "llm_judge": "overall", "bleu": "corpus", "mcq": "accuracy"}[m]
+        field = {"local": "overall", "llm_judge": "overall", "bleu": "corpus", "mcq": "accuracy", "trajectory": "min_ade"}[m]
         if m == "bleu":
             ci = {"score": mean, "n": n, "ci_low": lo, "ci_high": hi}
         blocks[m] = {"headline": mean, field: ci}
@@ -144,3 +144,13 @@ def test_report_needs_a_sweep_dir_with_children(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = run_cli(["stage=report", f"sweep.dir={tmp_path}/empty", f"paths.root={tmp_path}/o"], cwd=tmp_path)
     assert proc.returncode == 2 and "no child run" in proc.stderr
+
+
+def test_the_best_trajectory_checkpoint_has_the_lowest_min_ade(tmp_path):
+    """minADE is an error: a sweep over trajectory evaluations picks the smallest, and says "lowest"."""
+    root = tmp_path / "m"
+    make_child(root, 0, 1, {"trajectory": (3.0, 2.8, 3.2)})
+    make_child(root, 1, 2, {"trajectory": (1.0, 0.9, 1.1)})
+    make_child(root, 2, 3, {"trajectory": (2.0, 1.9, 2.1)})
+    pick = pick_best([load_child(p) for p in child_dirs(root)], "trajectory")[0]
+    assert pick["best"]["step"] == 2 and "lowest trajectory" in pick["text"] and pick["clear_winner"]

@@ -37,9 +37,9 @@ def count_driving(d: DatasetConfig, split: str) -> int:
     if d.kind == "physical_ai_av":
         return -1
     root = Path(d.root).expanduser() / split
-    n = sum(1 for rig in split_rigs(d, split) if (root / rig).is_dir()
-            for p in (root / rig).iterdir() if p.is_dir() and not p.name.startswith("."))
-    return min(n, d.max_items) if d.max_items else n
+    per_rig = [sum(1 for p in (root / rig).iterdir() if p.is_dir() and not p.name.startswith("."))
+               for rig in split_rigs(d, split) if (root / rig).is_dir()]
+    return sum(min(n, d.max_items) if d.max_items else n for n in per_rig)
 
 
 def driving_clips(d: DatasetConfig, split: str, action_cfg: ActionSpaceConfig) -> Tuple[List[DrivingClip], DataReport]:
@@ -49,6 +49,7 @@ def driving_clips(d: DatasetConfig, split: str, action_cfg: ActionSpaceConfig) -
 
         reader_cfg = OmegaConf.merge(d.physical_ai_av, {"root": str(d.root), "split": split, "strict": bool(d.strict)})
         clips, report = read_physical_ai_av(reader_cfg, action_cfg)
+        clips = clips[: d.max_items] if d.max_items else clips
     elif d.kind == "driving":
         from cosmos_exp.data.driving_clip_files import read_driving_clips
 
@@ -56,14 +57,12 @@ def driving_clips(d: DatasetConfig, split: str, action_cfg: ActionSpaceConfig) -
         if not rigs:
             raise DataError(f"{Path(d.root).expanduser() / split}: no rig folders (<root>/<split>/<rig>/<scene>/)")
         clips, report = [], DataReport(dataset=d.name, split=split)
-        for rig in rigs:
+        for rig in rigs:  # dataset.max_items caps each rig, so the rigs keep their paired scenes
             found, part = read_driving_clips(d.root, split, rig, strict=bool(d.strict), dataset=d.name)
-            clips += found
+            clips += found[: d.max_items] if d.max_items else found
             report.found += part.found
             report.skipped += part.skipped
     else:
         raise DataError(f"dataset.kind={d.kind} holds no driving clips; use one of {', '.join(DRIVING_KINDS)}")
-    if d.max_items:
-        clips = clips[: d.max_items]
     report.used = len(clips)
     return clips, report

@@ -4,11 +4,18 @@ One place that knows where summarise() (evaluate/scoring.py) keeps each headline
 prints them, the sweep report tabulates and ranks them.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 # metric -> the block of its summary holding the headline's n, ci_low and ci_high.
 CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy",
             "trajectory": "min_ade"}  # the headline source's minADE (evaluate/trajectory.summarise), metres
+# Headlines where smaller is better (displacement errors); every other headline is a score or an accuracy.
+LOWER_IS_BETTER = ("trajectory",)
+
+
+def best_of(metric: str, values: List[float]) -> float:
+    """The best headline value among `values` for this metric's direction."""
+    return min(values) if metric in LOWER_IS_BETTER else max(values)
 
 
 def headline_ci(metric: str, summary: Dict[str, Any]) -> Dict[str, Any]:

@@ -88,7 +88,7 @@ def run_predictions(cfg: Config, run_dir: Path, split: str) -> Dict[str, Any]:
     tr = cfg.task.trajectory
     clips, report = driving_clips(cfg.dataset, split, tr.action_space)
     if cfg.generation.max_items:
-        clips = clips[: cfg.generation.max_items]
+        clips = _first_per_rig(clips, cfg.generation.max_items)
     if not clips:
         raise ValueError(f"dataset {cfg.dataset.name!r} split {split!r} has no driving clip to evaluate")
     device = cfg.generation.device
@@ -101,3 +101,14 @@ def run_predictions(cfg: Config, run_dir: Path, split: str) -> Dict[str, Any]:
                            int(tr.flow_matching.euler_steps), int(cfg.seed), int(cfg.generation.batch_size),
                            force=bool(cfg.generation.force))
     return {**counts, "report": report, "records": read_predictions(Path(run_dir), clips)}
+
+
+def _first_per_rig(clips: Sequence[Any], n: int) -> List[Any]:
+    """The first n clips of each rig: a cap keeps the rigs' scenes paired (they come rig after rig)."""
+    kept: Dict[str, int] = {}
+    out = []
+    for clip in clips:
+        if kept.get(clip.rig, 0) < n:
+            kept[clip.rig] = kept.get(clip.rig, 0) + 1
+            out.append(clip)
+    return out

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from cosmos_exp.evaluate.headline import headline_ci
+from cosmos_exp.evaluate.headline import LOWER_IS_BETTER, best_of, headline_ci
 from cosmos_exp import rundir
 
 # Keys that identify the checkpoint, shown as its own columns rather than as swept overrides.
@@ -122,7 +122,7 @@ def describe(c: Child, keys: List[str]) -> str:
 
 
 def pick_best(children: List[Child], metric: str, keys: List[str] = ()) -> List[Dict[str, Any]]:
-    """Per (dataset, split): the child with the highest headline (every metric here is higher-is-better),
+    """Per (dataset, split): the child with the best headline (the lowest for LOWER_IS_BETTER metrics, else the highest),
     the children tied with it, and those whose CI overlaps its CI (not separable from it). `keys`: the other
     swept overrides, named in the text so rows of the same step stay distinguishable."""
     keys = list(keys)
@@ -132,7 +132,7 @@ def pick_best(children: List[Child], metric: str, keys: List[str] = ()) -> List[
             groups.setdefault((c.dataset, c.split), []).append(c)
     picks = []
     for (dataset, split), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        top = max(c.metrics[metric]["headline"] for c in members)
+        top = best_of(metric, [c.metrics[metric]["headline"] for c in members])
         tied = [c for c in members if abs(c.metrics[metric]["headline"] - top) <= 1e-12 * max(1.0, abs(top))]
         best = min(tied, key=lambda c: (c.step if c.step is not None else -1, _job_order(Path(c.job))))
         others = [c for c in members if c is not best]
@@ -140,7 +140,8 @@ def pick_best(children: List[Child], metric: str, keys: List[str] = ()) -> List[
         unknown = [c for c in others if c not in tied and _overlap(best.metrics[metric], c.metrics[metric]) is None]
         m = best.metrics[metric]
         ci = f" [{m['ci_low']:.4g}, {m['ci_high']:.4g}]" if m["ci_low"] is not None else " (no CI)"
-        text = (f"{describe(best, keys)} has the highest {metric} on split '{split}' of dataset '{dataset}': "
+        word = "lowest" if metric in LOWER_IS_BETTER else "highest"
+        text = (f"{describe(best, keys)} has the {word} {metric} on split '{split}' of dataset '{dataset}': "
                 f"{top:.4g}{ci}")
         if len(tied) > 1:
             others_tied = ", ".join(describe(c, keys) for c in tied if c is not best)

@@ -36,7 +36,8 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
         "incomplete": [{"job": c.job, "run_dir": c.run_dir, "status": c.status, "problem": c.problem}
                        for c in children if c.problem] + never_started,
         "best": best, "plots": {m: str(p) for m, p in plots.items()},
-        "higher_is_better": "every metric (judge/local 1-5 scores, BLEU 0-100, accuracies 0-1)",
+        "higher_is_better": "judge/local 1-5 scores, BLEU 0-100, accuracies 0-1; lower is better for trajectory "
+                            "(minADE, metres)",
     }
     write_text_atomic(run_dir / rundir.REPORT_MD, render_markdown(report, rows, keys, metrics))
     write_json_atomic(run_dir / rundir.REPORT_JSON, report)
@@ -117,7 +118,7 @@ def render_markdown(report: Dict[str, Any], rows: List[Dict[str, Any]], keys: Li
     if report["incomplete"]:
         lines += ["", "## Incomplete jobs", ""]
         lines += [f"- job {i['job']} ({i['run_dir']}): {i['problem']}" for i in report["incomplete"]]
-    lines += ["", "Higher is better for " + report["higher_is_better"] + "."]
+    lines += ["", "Higher is better for " + report["higher_is_better"] + "."]  # names the exceptions too
     return "\n".join(lines) + "\n"
 
 
