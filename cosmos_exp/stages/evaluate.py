@@ -20,12 +20,11 @@ from omegaconf import OmegaConf
 
 from cosmos_exp import rundir
 from cosmos_exp.config import Config
-from cosmos_exp.evaluate.headline import headlines
 from cosmos_exp.evaluate.judging import check_api_key, load_rubrics
 from cosmos_exp.infer.caption import eval_split
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
-from cosmos_exp.sweep.checkpoints import checkpoint_lineage, settings_fingerprint
+from cosmos_exp.sweep.checkpoints import begin_evaluation, checkpoint_lineage
 
 log = logging.getLogger("cosmos_exp.evaluate")
 
@@ -67,14 +66,10 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
 
         return evaluate_trajectory.run(cfg, run_dir)
     run_dir = Path(run_dir)
-    fingerprint = settings_fingerprint(cfg)
-    lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
-    if cfg.sweep.skip_done and rundir.evaluation_done(run_dir, fingerprint):
-        summary = rundir.read_json(run_dir / rundir.SUMMARY_JSON)
+    fingerprint, lineage, done = begin_evaluation(cfg, run_dir)
+    if done is not None:
         log.info("evaluate: %s already holds summary.json with the same settings; skipped", run_dir)
-        return {"skipped": "already evaluated with the same settings", **lineage,
-                "headline": headlines(summary)}
-    (run_dir / rundir.EVALUATE_JSON).unlink(missing_ok=True)  # a stale record must not vouch for new outputs
+        return done
     captioned = caption.run(cfg, run_dir)  # a sweep point captions its whole split (see runtime/topology.py)
     judge_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     judge_cfg.captions = str(run_dir)

@@ -23,7 +23,7 @@ from cosmos_exp.evaluate.trajectory_scores import METRIC, score_predictions
 from cosmos_exp.infer.caption import eval_split
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
-from cosmos_exp.sweep.checkpoints import checkpoint_lineage, settings_fingerprint
+from cosmos_exp.sweep.checkpoints import begin_evaluation, checkpoint_lineage
 
 log = logging.getLogger("cosmos_exp.evaluate")
 
@@ -72,13 +72,10 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.infer.trajectory import SOURCES, run_predictions
 
     run_dir = Path(run_dir)
-    fingerprint = settings_fingerprint(cfg)
-    lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
-    if cfg.sweep.skip_done and rundir.evaluation_done(run_dir, fingerprint):
-        summary = rundir.read_json(run_dir / rundir.SUMMARY_JSON)
+    fingerprint, lineage, done = begin_evaluation(cfg, run_dir)
+    if done is not None:
         log.info("evaluate: %s already holds summary.json with the same settings; skipped", run_dir)
-        return {"skipped": "already evaluated with the same settings", **lineage, "headline": headlines(summary)}
-    (run_dir / rundir.EVALUATE_JSON).unlink(missing_ok=True)  # a stale record must not vouch for new outputs
+        return done
     _check_checkpoint(cfg)
     split = eval_split(cfg)
     predicted = run_predictions(cfg, run_dir, split)

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from omegaconf import OmegaConf
 
@@ -74,6 +74,21 @@ def checkpoint_lineage(path: Optional[str], train_run: Optional[str] = None) -> 
             info = {}
         out["checkpoint_info"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))}
     return out
+
+
+def begin_evaluation(cfg: Config, run_dir: Path) -> Tuple[str, Dict[str, Any], Optional[Dict[str, Any]]]:
+    """(fingerprint, lineage, the result of a finished evaluation in run_dir with the same settings, else None).
+    When there is none, a stale evaluate.json is removed: it must not vouch for the outputs about to be written."""
+    from cosmos_exp.evaluate.headline import headlines
+
+    fingerprint = settings_fingerprint(cfg)
+    lineage = checkpoint_lineage(cfg.model.path, cfg.sweep.checkpoints)
+    if cfg.sweep.skip_done and rundir.evaluation_done(run_dir, fingerprint):
+        summary = rundir.read_json(Path(run_dir) / rundir.SUMMARY_JSON)
+        return fingerprint, lineage, {"skipped": "already evaluated with the same settings", **lineage,
+                                      "headline": headlines(summary)}
+    (Path(run_dir) / rundir.EVALUATE_JSON).unlink(missing_ok=True)
+    return fingerprint, lineage, None
 
 
 def settings_fingerprint(cfg: Config) -> str:
