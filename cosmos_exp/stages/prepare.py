@@ -114,8 +114,9 @@ def _prepare_synthetic(cfg: Config) -> Dict[str, Any]:
 
 
 def _action_space(cfg: Config) -> ActionSpaceConfig:
-    """The action space the scenes' futures are cut to: the reference's 64 steps of 0.1 s and 16 history steps."""
-    return ActionSpaceConfig()
+    """The action space the scenes' futures and histories are cut to: the trajectory task's when one is chosen
+    (so the data matches what trains on it), else the reference's 64 steps of 0.1 s and 16 history steps."""
+    return cfg.task.trajectory.action_space if cfg.task.kind == "trajectory" else ActionSpaceConfig()
 
 
 def _prepare_driving_synthetic(cfg: Config) -> Dict[str, Any]:
