@@ -110,3 +110,28 @@ def test_load_routes_by_model_type_not_path_and_save_roundtrips(tmp_path, tiny_d
         assert n1 == n2 and torch.equal(p1, p2), n1
     assert (misleading / "tokenizer.json").is_file() and (misleading / "video_preprocessor_config.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+
+
+def test_shaped_model_keeps_the_shape_and_takes_the_tokenizers_ids(tmp_path):
+    """A real architecture's config (its own special-token ids, a vocabulary wider than the tiny tokenizer's)
+    becomes a loadable checkpoint: same shape and vocabulary rows, the tokenizer's ids, weights in bf16."""
+    from cosmos_exp.data.processor import Processor
+    from cosmos_exp.models.tiny import SPECIAL_TOKENS, build_shaped_model, tiny_config
+
+    config = tiny_config("qwen3_vl", TinyModelConfig(), {t: 990 + i for i, t in enumerate(SPECIAL_TOKENS)}, 1000)
+    out = build_shaped_model(config, tmp_path / "shaped", seed=3, dtype="bfloat16")
+    saved = json.loads((out / "config.json").read_text())
+    processor = Processor.from_pretrained(out)
+    tok = processor.tokenizer
+    assert saved["text_config"]["vocab_size"] == 1000 and len(tok) == 512
+    assert saved["video_token_id"] == tok.convert_tokens_to_ids("<|video_pad|>") < 512
+    assert saved["vision_start_token_id"] == tok.convert_tokens_to_ids("<|vision_start|>")
+    model = load_model(out)
+    assert model.get_input_embeddings().weight.shape[0] == 1000
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}
+    too_small = tiny_config("qwen3_vl", TinyModelConfig(), {t: i for i, t in enumerate(SPECIAL_TOKENS)}, 100)
+    with pytest.raises(ValueError, match="smaller than the tokenizer"):
+        build_shaped_model(too_small, tmp_path / "small")

@@ -3,6 +3,8 @@
 `build_tiny_model` writes a complete Hugging Face directory: weights + config, a locally trained
 byte-level BPE tokenizer with Qwen's special tokens and chat template, and the official-format
 processor files. Everything is deterministic by `tiny.seed`, so two builds give identical files.
+`build_shaped_model` writes the same files for a given (real) architecture config: random weights of the real
+size behind the tiny tokenizer, for benchmarks.
 Heavy imports (torch, transformers, tokenizers) stay inside functions.
 """
 
@@ -153,7 +155,8 @@ def _train_tokenizer(vocab_size: int):
     return fast
 
 
-def _model_config(family: str, tiny: TinyModelConfig, ids: Dict[str, int], vocab_size: int):
+def tiny_config(family: str, tiny: TinyModelConfig, ids: Dict[str, int], vocab_size: int):
+    """The transformers config of a tiny `family` model with these special-token ids."""
     head_dim = tiny.hidden_size // tiny.num_heads
     half = head_dim // 2
     # Multimodal rope splits head_dim/2 into temporal, height, width sections.
@@ -216,17 +219,49 @@ def build_tiny_model(family: str, out_dir: Union[str, Path], tiny: TinyModelConf
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    tokenizer = _train_tokenizer(tiny.vocab_size)
+    ids = _special_ids(tokenizer)
+    config = tiny_config(family, tiny, ids, len(tokenizer))
+    return _write_random_model(family, config, tokenizer, ids, out_dir, tiny.seed, "float32", "cpu")
+
+
+def build_shaped_model(config, out_dir: Union[str, Path], seed: int = 0, dtype: str = "float32",
+                       device: str = "cpu") -> Path:
+    """A random-initialised checkpoint of `config`'s shape (a real model's, cosmos_exp/models/shapes.py) with the
+    tiny tokenizer, for benchmarks of real sizes where nothing can be downloaded. The config's special-token ids
+    become the tokenizer's; its vocabulary (the embedding and logits rows) stays the real one, so the model
+    computes what the real one does, while the text it writes decodes only where it picks one of the tokenizer's
+    ids. `device` is where the weights are drawn (a GPU draws billions in a moment); they are written in `dtype`."""
+    family = config.model_type
+    if family not in FAMILIES:
+        raise ValueError(f"model_type {family!r} is not one of {FAMILIES}")
+    tokenizer = _train_tokenizer(TinyModelConfig().vocab_size)
+    ids = _special_ids(tokenizer)
+    if config.text_config.vocab_size < len(tokenizer):
+        raise ValueError(f"vocab_size {config.text_config.vocab_size} is smaller than the tokenizer's {len(tokenizer)}")
+    for key, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+                       ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+        setattr(config, key, ids[token])
+    text = config.text_config
+    text.bos_token_id, text.eos_token_id, text.pad_token_id = ids["<|endoftext|>"], ids["<|im_end|>"], ids["<|endoftext|>"]
+    return _write_random_model(family, config, tokenizer, ids, out_dir, seed, dtype, device)
+
+
+def _special_ids(tokenizer) -> Dict[str, int]:
+    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+
+
+def _write_random_model(family: str, config, tokenizer, ids: Dict[str, int], out_dir: Union[str, Path], seed: int,
+                        dtype: str, device: str) -> Path:
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
-    out = Path(out_dir).resolve()
-    tokenizer = _train_tokenizer(tiny.vocab_size)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    vocab_size = len(tokenizer)
-    config = _model_config(family, tiny, ids, vocab_size)
+    from cosmos_exp.models.loading import resolve_dtype
 
-    torch.manual_seed(tiny.seed)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    out = Path(out_dir).resolve()
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype=resolve_dtype(dtype, device))
     model.generation_config = GenerationConfig(
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
