@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
@@ -54,18 +54,22 @@ def write_video(path: Path, frames: int, width: int, height: int, seed: int) -> 
 
 
 def run_mode(engine, conversations: List[list], ids: List[str], batch_size: int):
-    texts, tokens = [], 0
+    """Seconds for the whole per-item path in batches of `batch_size`, and each item's Generated."""
+    outs = []
     start = time.perf_counter()
     for i in range(0, len(conversations), batch_size):
         features = [engine.prepare(c) for c in conversations[i : i + batch_size]]
-        outs = engine.generate(features, ids[i : i + batch_size])
-        texts += [o.text for o in outs]
-        tokens += sum(o.num_tokens for o in outs)
+        outs += engine.generate(features, ids[i : i + batch_size])
     if engine.device.startswith("cuda"):
         import torch
 
         torch.cuda.synchronize()
-    return time.perf_counter() - start, texts, tokens
+    return time.perf_counter() - start, outs
+
+
+def agreement(a: list, b: list) -> Tuple[int, int]:
+    """How many items two runs gave the same text, and the same token ids."""
+    return sum(x.text == y.text for x, y in zip(a, b)), sum(x.token_ids == y.token_ids for x, y in zip(a, b))
 
 
 def main() -> None:
@@ -109,10 +113,11 @@ def main() -> None:
         warm = min(len(conversations), args.batch_size)
         run_mode(engine, conversations[:warm], ids[:warm], 1)
         run_mode(engine, conversations[:warm], ids[:warm], args.batch_size)
-        t_single, texts_single, tok_single = run_mode(engine, conversations, ids, 1)
-        t_batch, texts_batch, tok_batch = run_mode(engine, conversations, ids, args.batch_size)
+        t_single, single = run_mode(engine, conversations, ids, 1)
+        t_batch, batched = run_mode(engine, conversations, ids, args.batch_size)
 
-    same = sum(a == b for a, b in zip(texts_single, texts_batch))
+    same, same_ids = agreement(single, batched)
+    tok_single, tok_batch = sum(o.num_tokens for o in single), sum(o.num_tokens for o in batched)
     v_single, v_batch = args.videos / t_single, args.videos / t_batch
     ratio = v_batch / v_single
     device = engine.device
@@ -123,11 +128,13 @@ def main() -> None:
     print(f"model {args.family} preset={args.preset} ({n_params / 1e6:.1f} M params, {engine.dtype}) on {device}")
     print(f"batch size 1      : {v_single:8.3f} videos/s ({tok_single / t_single:8.1f} new tokens/s)")
     print(f"batch size {args.batch_size:<6d} : {v_batch:8.3f} videos/s ({tok_batch / t_batch:8.1f} new tokens/s)")
-    print(f"ratio batched / batch-1: {ratio:.2f}x; identical texts {same}/{args.videos}")
+    print(f"ratio batched / batch-1: {ratio:.2f}x; identical texts {same}/{args.videos}, "
+          f"identical token ids {same_ids}/{args.videos}")
     line = (f"- {datetime.date.today()} {args.family} {args.preset} ({n_params / 1e6:.1f} M, {engine.dtype}) "
             f"on {device} ({platform.node()}): {args.videos} videos x {args.nframes} frames "
             f"{args.width}x{args.height}, max_new_tokens={args.max_new_tokens}: batch 1 {v_single:.3f} videos/s, "
-            f"batch {args.batch_size} {v_batch:.3f} videos/s, ratio {ratio:.2f}x, identical texts {same}/{args.videos}")
+            f"batch {args.batch_size} {v_batch:.3f} videos/s, ratio {ratio:.2f}x, identical texts {same}/{args.videos}, "
+            f"identical token ids {same_ids}/{args.videos}")
     if not args.no_record:
         record_result(SECTION, line)
 

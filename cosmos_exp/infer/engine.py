@@ -2,13 +2,16 @@
 
 import zlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, Tuple
 
 
 @dataclass
 class Generated:
     text: str
     num_tokens: int
+    # The generated token ids up to the stop token: what two ways of generating compare (a random-initialised
+    # model of a real vocabulary writes ids that its small test tokenizer cannot show as text).
+    token_ids: Tuple[int, ...] = ()
 
 
 def resolve_device(device: str) -> str:

@@ -71,7 +71,7 @@ class HFEngine:
         for row in new:
             n = _length_until_stop(row, self.stop_ids)
             text = self.processor.tokenizer.decode(row[:n], skip_special_tokens=True)
-            results.append(Generated(text=text, num_tokens=n))
+            results.append(Generated(text=text, num_tokens=n, token_ids=tuple(row[:n])))
         return results
 
 

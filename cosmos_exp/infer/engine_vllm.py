@@ -87,7 +87,8 @@ class VLLMEngine:
             seed=batch_seed(g.seed, item_ids) if g.do_sample else None,
         )
         outputs = self.llm.generate(requests, params, use_tqdm=False)
-        return [Generated(text=o.outputs[0].text, num_tokens=len(o.outputs[0].token_ids)) for o in outputs]
+        return [Generated(text=o.outputs[0].text, num_tokens=len(o.outputs[0].token_ids),
+                          token_ids=tuple(o.outputs[0].token_ids)) for o in outputs]
 
 
 def _video_part(conversation: List[Dict[str, Any]]) -> Dict[str, Any]:
