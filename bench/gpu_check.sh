@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU check (README "GPU check"): bash bench/gpu_check.sh [--part sft|caption|trajectory|all] [--cpu-smoke]
+# [--out FILE] [--work DIR] [--data DIR] [--results FILE]. On a machine prepared by bench/gpu_check_wheels.sh (no
+# network), first installs the carried wheels of .whl/ into /tmp/site (what the machine's Python lacks: Hydra,
+# omegaconf, DeepSpeed built with its ops off, our tested transformers, decord, ...).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+py="${PYTHON:-python3}"
+if compgen -G "$repo/.whl/*.whl" > /dev/null; then
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$repo"/.whl/*.whl
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+# The checkout's cosmos_exp (what travelled with this call), then bench/ for the gpu_check package.
+export PYTHONPATH="$repo:$repo/bench${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline TOKENIZERS_PARALLELISM=false
+cd "$repo"
+exec "$py" -m gpu_check "$@"
