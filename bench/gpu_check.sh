@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU check (README "GPU check"): bash bench/gpu_check.sh [--part sft|caption|trajectory|all] [--cpu-smoke]
-# [--out FILE] [--work DIR] [--data DIR] [--results FILE]. On a machine prepared by bench/gpu_check_wheels.sh (no
-# network), first installs the carried wheels of .whl/ into /tmp/site (what the machine's Python lacks: Hydra,
-# omegaconf, DeepSpeed built with its ops off, our tested transformers, decord, ...).
+# [--out FILE] [--work DIR] [--data DIR] [--results FILE]. Where the Python lacks our packages (the lent GPU
+# machine, no network), first installs the wheels bench/gpu_check_wheels.sh carried in .whl/ into /tmp/site:
+# Hydra, omegaconf, DeepSpeed built with its ops off, our tested transformers, decord, ...
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-python3}"
-if compgen -G "$repo/.whl/*.whl" > /dev/null; then
+if compgen -G "$repo/.whl/*.whl" > /dev/null && ! "$py" -c "import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ('hydra', 'omegaconf', 'deepspeed', 'decord')))"; then
   "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$repo"/.whl/*.whl
   export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi

@@ -93,6 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
             failed.append(name)
         result["wall_s"] = time.perf_counter() - start
+        report.keep_logs(work, record.path.parent)
         if result["status"] == "ok":
             result["results_line"] = report.results_line(PARTS[name].line(result), header)
         record.add(name, result)

@@ -37,9 +37,8 @@ def main(spec_path: str, result_path: str) -> None:
     conversations, ids = [s.conversation for s in items], [f"{s.id}_{i}" for i, s in enumerate(items)]
     gen = GenerationConfig(max_new_tokens=p.max_new_tokens, do_sample=False, device="auto")
     engine = HFEngine(spec["model"], gen, p.vision(), dtype="auto", model_max_length=p.model_max_length)
-    warm = p.caption_batch
-    run_mode(engine, conversations[:warm], ids[:warm], 1)
-    run_mode(engine, conversations[:warm], ids[:warm], p.caption_batch)
+    run_mode(engine, conversations[:2], ids[:2], 1)  # warm-up: kernels, allocator, both batch shapes
+    run_mode(engine, conversations[:p.caption_batch], ids[:p.caption_batch], p.caption_batch)
     t_single, single = run_mode(engine, conversations, ids, 1)
     t_batch, batched = run_mode(engine, conversations, ids, p.caption_batch)
     same_text, same_ids = agreement(single, batched)

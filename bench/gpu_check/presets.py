@@ -89,7 +89,7 @@ REAL = Preset(
     scenes=8, scene_width=128, scene_height=72, frames_per_camera=4, image_min_pixels=163840,
     image_max_pixels=196608, expert=(2048, 8256, 1024, 4), trajectory_micro_batch=4, trajectory_warmup_steps=2,
     trajectory_timed_steps=8,
-    nominal_peak_tflops=None, child_timeout_s=420,
+    nominal_peak_tflops=None, child_timeout_s=240,  # each is about a minute: a hung one must not eat the lease
 )
 
 SMOKE = Preset(

@@ -57,6 +57,16 @@ def results_line(part_line: str, header: Dict[str, Any]) -> str:
             f"cosmos_exp {code.get('version')}{' ' + rev if rev else ''}): {part_line}")
 
 
+def keep_logs(work: Path, out_dir: Path, keep_bytes: int = 256 * 1024) -> None:
+    """Copy the tail of every child's log beside the record (on the lent machine only $OUT comes back; the
+    work directory holds the multi-GB model)."""
+    if out_dir.resolve() == work.resolve():
+        return
+    for log in sorted(work.glob("*.log")):
+        data = log.read_bytes()[-keep_bytes:]
+        (out_dir / f"gpu_check_{log.stem}.log").write_bytes(data)
+
+
 def lines_of(record: Path) -> List[str]:
     """The RESULTS.md lines of the finished parts of a record (one-line error for a file that is not one)."""
     try:

@@ -38,7 +38,8 @@ def loop_summary(records: List[Dict[str, Any]], warmup: int, batch: int, tokens:
     out = throughput(len(timed) * batch, seconds, tokens, flops, peak)
     out.update(steps_timed=len(timed), step_time_s=statistics.median(r["step_time_s"] for r in timed),
                data_wait_share=sum(r["data_wait_s"] for r in timed) / sum(r["step_time_s"] for r in timed),
-               peak_memory_gb=max(r["memory_gb"] for r in records))
+               peak_memory_gb=max(r["memory_gb"] for r in records),
+               steps=[{k: r[k] for k in ("step", "step_time_s", "data_wait_s")} for r in records])
     return out
 
 
