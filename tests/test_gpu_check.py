@@ -27,7 +27,7 @@ def _section(results: Path):
     return [line for line in lines[start + 1:] if line.startswith("- ")]
 
 
-@pytest.mark.slow  # ~45 s on 2 cores: six processes, each importing torch, transformers and DeepSpeed
+@pytest.mark.slow  # 30-45 s on 2 cores: six processes, each importing torch, transformers and DeepSpeed
 def test_cpu_smoke_records_every_part(tmp_path):
     out, results = tmp_path / "gpu_check.json", tmp_path / "RESULTS.md"
     proc = _run(["--cpu-smoke", "--work", tmp_path / "work", "--out", out, "--results", results])

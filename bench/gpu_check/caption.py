@@ -54,7 +54,8 @@ def main(spec_path: str, result_path: str) -> None:
 
 def run(ctx: Context) -> Dict[str, Any]:
     p = ctx.preset
-    r = run_child("caption", {"preset": p.name, "model": str(ctx.model()), "clips": str(ctx.clips())}, ctx.work,
+    clips = ctx.clips()  # first: a bad --data fails before minutes of drawing a model
+    r = run_child("caption", {"preset": p.name, "model": str(ctx.model()), "clips": str(clips)}, ctx.work,
                   p.child_timeout_s)
     v1, vb = r["videos"] / r["seconds_batch1"], r["videos"] / r["seconds_batched"]
     return {**r, "videos_per_s_batch1": v1, "videos_per_s_batched": vb, "ratio": vb / v1,

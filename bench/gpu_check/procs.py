@@ -4,6 +4,7 @@ Trainer, the captioning) that read a JSON spec and write a JSON result."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def run_sft_stage(run_dir: Path, overrides: List[str], steps: int, timeout_s: fl
 
     argv = [sys.executable, "-m", "cosmos_exp.run", "stage=sft", f"hydra.run.dir={run_dir}", *overrides]
     log = run_dir.parent / f"{run_dir.name}.log"
+    shutil.rmtree(run_dir, ignore_errors=True)  # an earlier run's metrics.jsonl would read as this run's steps
     proc = _start(argv, log)
     deadline = time.monotonic() + timeout_s
     try:

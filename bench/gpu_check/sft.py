@@ -50,7 +50,7 @@ def run(ctx: Context) -> Dict[str, Any]:
     from gpu_check.assets import clip_geometry, parameter_count
 
     p = ctx.preset
-    model, clips = ctx.model(), ctx.clips()
+    clips, model = ctx.clips(), ctx.model()  # a bad --data fails before minutes of drawing a model
     config = AutoConfig.from_pretrained(model)
     geometry = clip_geometry(model, clips, p)
     per_clip = [training(sample_forward(config, tokens, grids)) for tokens, grids in geometry]
