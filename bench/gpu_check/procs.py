@@ -73,10 +73,11 @@ def run_sft_stage(run_dir: Path, overrides: List[str], steps: int, timeout_s: fl
     deadline = time.monotonic() + timeout_s
     try:
         while True:
+            exited = proc.poll() is not None  # before reading: a run that ends has written its last line
             records = _logged_steps(run_dir / METRICS_JSONL)
             if len(records) >= steps:
                 return records[:steps]
-            if proc.poll() is not None:
+            if exited:
                 raise PartError(f"stage=sft exited {proc.returncode} after {len(records)} of {steps} steps; "
                                 f"log {log}:\n{_tail(log)}")
             if time.monotonic() > deadline:
