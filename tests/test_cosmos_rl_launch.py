@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
 
 from cosmos_exp import rundir as ckpt
+from cosmos_exp.config.validate import typed
 from cosmos_exp.train.cosmos_rl.checkpoints import export_problem, sync_checkpoints
+from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, package_link_dir, roles_env
 from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
 
@@ -57,14 +62,25 @@ for step in (2, 4):
     (out / "checkpoints" / f"step_{{step}}" / "policy").mkdir(parents=True)
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 '''
-TOOLS = ("cosmos-rl", "redis-server", "nvidia-smi")
+TOOLS = ("python", "cosmos-rl", "redis-server", "redis-cli", "nvidia-smi")
+# What the roles import, as stand-in modules of the fake cosmos-rl environment (empty, or failing to import).
+ROLE_MODULES = ("cosmos_rl", "torch", "omegaconf", "qwen_vl_utils", "decord", "av", "torchvision")
 
 
-def make_bin(root: Path, tools=TOOLS) -> Path:
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    scripts = {"cosmos-rl": FAKE_COSMOS_RL.format(python=sys.executable),
-               "redis-server": "#!/bin/sh\nexit 0\n",
+def make_bin(root: Path, tools=TOOLS, broken=()) -> Path:
+    """A stand-in for cosmos-rl's environment: its bin/ holds a `python` (a script running this Python over a
+    folder of stand-in modules, those in `broken` failing to import), the launcher (#! that python), redis-server,
+    redis-cli and an nvidia-smi that sees one GPU."""
+    bin_dir = root / "rl_env" / "bin"
+    modules = root / "rl_env" / "modules"
+    for folder in (bin_dir, modules):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in ROLE_MODULES:
+        (modules / f"{name}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{name}'\")\n"
+                                            if name in broken else "")
+    scripts = {"python": f'#!/bin/sh\nPYTHONPATH="{modules}${{PYTHONPATH:+:$PYTHONPATH}}" exec {sys.executable} "$@"\n',
+               "cosmos-rl": FAKE_COSMOS_RL.format(python=bin_dir / "python"),
+               "redis-server": "#!/bin/sh\nexit 0\n", "redis-cli": "#!/bin/sh\nexit 0\n",
                "nvidia-smi": "#!/bin/sh\necho 'GPU 0: Fake GPU (UUID: GPU-fake-0)'\n"}
     for name in tools:
         (bin_dir / name).write_text(scripts[name])
@@ -91,6 +107,12 @@ def args(s: Dict[str, Path], *extra: str) -> List[str]:
             f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *ports, *extra]
 
 
+def make_cfg(overrides: List[str]) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return typed(compose(config_name="config", overrides=overrides))
+
+
 def run_dirs(outputs: Path) -> List[Path]:
     return sorted(p for p in (outputs / "runs").glob("*/*") if p.is_dir()) if (outputs / "runs").is_dir() else []
 
@@ -108,7 +130,7 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
 
 
 def test_dry_run_names_the_cosmos_rl_version_beside_the_launcher(setup):
-    bin_dir = make_bin(setup["root"], ["cosmos-rl"])  # its #! is this Python, where cosmos-rl 0.4.7 is installed
+    bin_dir = make_bin(setup["root"], ["python", "cosmos-rl"])  # its python runs this one, where cosmos-rl is installed
     proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(bin_dir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     from importlib.metadata import PackageNotFoundError, version
@@ -127,7 +149,9 @@ def test_dry_run_rejects_a_misspelled_override_naming_it(setup):
 
 
 @pytest.mark.parametrize("missing,words", [
-    ("redis-server", "redis-server is not on PATH"),
+    ("redis-server", "config error at 'backend.name': redis-server is not on PATH; cosmos-rl's controller starts one"),
+    ("redis-cli", "config error at 'backend.name': redis-cli is not on PATH; cosmos-rl's controller stops its "
+                  "redis-server with it"),
     ("nvidia-smi", "cosmos-rl needs 1 GPU(s)"),
     ("cosmos-rl", "the cosmos-rl launcher 'cosmos-rl' is not on PATH"),
 ])
@@ -137,8 +161,61 @@ def test_missing_tool_fails_before_anything_starts(setup, missing, words):
     proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": str(bin_dir), "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert words in proc.stderr
+    assert "apt-get install" in proc.stderr or missing in ("nvidia-smi", "cosmos-rl")
     assert not argv_out.exists()  # cosmos-rl was never started
     assert run_dirs(setup["outputs"]) == []  # and no run directory was kept
+
+
+@pytest.mark.parametrize("reader,broken,key", [
+    ("decord", "cosmos_rl", "backend.executable"), ("decord", "torch", "backend.executable"),
+    ("decord", "omegaconf", "backend.executable"), ("decord", "decord", "dataset.vision.backend"),
+    ("pyav", "av", "dataset.vision.backend"), ("pyav", "torchvision", "dataset.vision.backend"),
+])
+def test_a_module_the_roles_cannot_import_is_named_with_what_to_install(setup, reader, broken, key):
+    """The roles' `python` (cosmos-rl's environment, first on their PATH) is asked to import each module in a
+    real subprocess; one it cannot import stops the launch, named with the pip command for that python."""
+    bin_dir = make_bin(setup["root"], broken=(broken,))
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup, f"dataset.vision.backend={reader}"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    python = bin_dir / "python"
+    assert (f"config error at '{key}': cosmos-rl's roles run {python}, which cannot import {broken} "
+            f"(ModuleNotFoundError: No module named '{broken}') (install it there: {python} -m pip install ") \
+        in proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if "config error at" in line]
+    assert len(problems) == 1, proc.stderr[-3000:]  # only the broken one; the other modules import
+    assert not argv_out.exists() and run_dirs(setup["outputs"]) == []
+
+
+def test_every_missing_piece_gets_its_own_line(setup):
+    bin_dir = make_bin(setup["root"], [t for t in TOOLS if t not in ("redis-server", "redis-cli")],
+                       broken=("torch", "decord"))
+    proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": str(bin_dir)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    problems = [line for line in proc.stderr.splitlines() if "config error at" in line]
+    assert [p.split("':")[0].split("'")[-1] for p in problems] == \
+        ["backend.executable", "dataset.vision.backend", "backend.name", "backend.name"]
+    assert "cannot import torch" in problems[0] and "cannot import decord" in problems[1]
+    assert "redis-server is not on PATH" in problems[2] and "redis-cli is not on PATH" in problems[3]
+
+
+def test_the_roles_run_with_cosmos_rls_bin_first_on_path(setup, tmp_path):
+    """The launch environment: the launcher's environment's bin/ first on PATH (a bare `python` there runs
+    each role), ahead of a `python` earlier on the caller's PATH; our package alone on PYTHONPATH."""
+    bin_dir = make_bin(setup["root"])
+    other = tmp_path / "other_bin"
+    other.mkdir()
+    (other / "python").write_text("#!/bin/sh\nexit 9\n")
+    (other / "python").chmod(0o755)
+    cfg = make_cfg(["stage=sft", "backend=cosmos_rl", f"backend.executable={bin_dir / 'cosmos-rl'}"])
+    env = roles_env(cfg, {"PATH": f"{other}:{os.environ['PATH']}"}, package_link_dir(tmp_path / "run"))
+    path = env["PATH"].split(os.pathsep)
+    assert path[:2] == [str(bin_dir), str(other)]
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(tmp_path / "run" / PYTHONPATH_DIR)
+    proc = subprocess.run(["python", "-c", "import sys; print(sys.executable)"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == sys.executable  # the stand-in environment's python
 
 
 def test_a_run_name_cosmos_rl_cannot_carry_is_refused(setup):

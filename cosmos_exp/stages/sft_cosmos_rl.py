@@ -2,8 +2,9 @@
 publish its Hugging Face exports as checkpoints/step_N.
 
 plan() renders and validates the TOML completely (strict 0.4.7 key check, then cosmos-rl's own pydantic
-validation when it is importable) and, outside dry runs, checks that cosmos-rl, redis-server and the GPUs
-are there: every problem stops the run before its directory is kept.
+validation when it is importable) and, outside dry runs, checks that cosmos-rl, redis-server, redis-cli and the GPUs
+are there and that cosmos-rl's environment imports what its roles need: every problem stops the run
+before its directory is kept.
 """
 
 import shutil
@@ -19,8 +20,8 @@ from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train.cosmos_rl import render
 from cosmos_exp.train.cosmos_rl.document import PLACEHOLDER_RUN_DIR, check_shell_safe, validated_document, write_toml
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import (PYTHONPATH_DIR, LaunchError, launch_argv, launcher_version, preflight,
-                                               role_env, run_launcher)
+from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, launcher_version, role_env
+from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, preflight_error, run_launcher
 
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
 
@@ -82,12 +83,12 @@ def plan(cfg: Config) -> Plan:
                        f": the TOML is checked against the {SCHEMA_VERSION} schema, keys may differ"))
     problems = preflight(cfg)
     if problems and not cfg.dry_run:
-        key, message, hint = problems[0]
-        raise ConfigError(key, message, hint)
+        raise preflight_error(problems)
     for key, message, hint in problems:
         p.notes.append(f"launch check ({key}): {message} ({hint})")
     if not problems:
-        p.notes.append("launch check: cosmos-rl, redis-server and the GPUs are there")
+        p.notes.append("launch check: cosmos-rl's environment imports what its roles need; redis-server, "
+                       "redis-cli and the GPUs are there")
     return p
 
 
@@ -98,7 +99,7 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     toml_path, doc = write_toml(cfg, run_dir)
     problems = preflight(cfg)
     if problems:
-        raise LaunchError("; ".join(f"{m} ({h})" for _, m, h in problems))
+        raise LaunchError(str(preflight_error(problems)))
     if not (run_dir / rundir.RESOLVED_YAML).is_file():
         raise LaunchError(f"{run_dir}/{rundir.RESOLVED_YAML} is missing: the entry script reads the config from it")
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)

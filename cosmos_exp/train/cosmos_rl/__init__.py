@@ -7,6 +7,7 @@ toml_io.py       a small TOML writer
 document.py      the run's TOML: rendered, both checks, written
 entry.py         the script cosmos-rl runs in every role: our conversations as its dataset
 metrics_hook.py  its step/validation reports -> <run_dir>/metrics.jsonl
-launch.py        preflight (cosmos-rl, redis-server, GPUs), argv, signal forwarding
+environment.py   cosmos-rl's environment: the roles' PATH and PYTHONPATH, what its python must import
+launch.py        preflight (launcher, its environment, redis, ports, GPUs), argv, signal forwarding
 checkpoints.py   its safetensors/step_N exports -> <run_dir>/checkpoints/step_N + latest
 """
