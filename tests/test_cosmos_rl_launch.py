@@ -14,17 +14,14 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
 
 from cosmos_exp import rundir as ckpt
-from cosmos_exp.config.validate import typed
 from cosmos_exp.train.cosmos_rl.checkpoints import export_problem, sync_checkpoints
 from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, package_link_dir, roles_env
 from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
 
+from _compose import compose_typed
 from _data_fixtures import make_synthetic
 from conftest import CONF_DIR, run_cli
 
@@ -105,12 +102,6 @@ def args(s: Dict[str, Path], *extra: str) -> List[str]:
              if not any(e.startswith(f"backend.{k}=") for e in extra)]
     return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
             f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *ports, *extra]
-
-
-def make_cfg(overrides: List[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return typed(compose(config_name="config", overrides=overrides))
 
 
 def run_dirs(outputs: Path) -> List[Path]:
@@ -208,7 +199,7 @@ def test_the_roles_run_with_cosmos_rls_bin_first_on_path(setup, tmp_path):
     other.mkdir()
     (other / "python").write_text("#!/bin/sh\nexit 9\n")
     (other / "python").chmod(0o755)
-    cfg = make_cfg(["stage=sft", "backend=cosmos_rl", f"backend.executable={bin_dir / 'cosmos-rl'}"])
+    cfg = compose_typed(["stage=sft", "backend=cosmos_rl", f"backend.executable={bin_dir / 'cosmos-rl'}"])
     env = roles_env(cfg, {"PATH": f"{other}:{os.environ['PATH']}"}, package_link_dir(tmp_path / "run"))
     path = env["PATH"].split(os.pathsep)
     assert path[:2] == [str(bin_dir), str(other)]

@@ -8,26 +8,21 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from cosmos_exp.config import ConfigError, register_configs
-from cosmos_exp.config.validate import check_backend, check_choices, typed, validate
+from cosmos_exp.config import ConfigError
+from cosmos_exp.config.validate import check_backend, check_choices, validate
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.document import validated_document
 
-from conftest import CONF_DIR
+from _compose import compose_typed
 
-register_configs()
 RUN_DIR = Path("/runs/2026-01-01/r1")
 HAVE_COSMOS_RL = pydantic_check.load_config_class() is not None
 
 
 def make_cfg(overrides: List[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return typed(compose(config_name="config", overrides=["backend=cosmos_rl", *overrides]))
+    return compose_typed(["backend=cosmos_rl", *overrides])
 
 
 @pytest.fixture
@@ -55,7 +50,9 @@ def test_recipe_toml_round_trips_with_the_recipe_values(recipe_cfg, tmp_path):
     assert policy["model_max_length"] == 4096
     assert policy["parallelism"] == {"n_init_replicas": 1, "tp_size": 1, "dp_shard_size": 8, "cp_size": 1,
                                      "pp_size": 1, "dp_replicate_size": 1, "ep_size": 1}
+    # The cookbook's 32 per GPU x dp_shard 8 = 256 samples per optimizer step, uncompiled.
     assert (train["epoch"], train["train_batch_per_replica"], train["train_policy"]["mini_batch"]) == (3, 32, 4)
+    assert recipe_cfg.train.global_batch_size == 256 and train["compile"] is False
     assert train["optm_lr"] == 2e-7 and train["optm_warmup_steps"] == 0.03 and train["optm_decay_type"] == "cosine"
     assert (train["optm_grad_norm_clip"], train["optm_weight_decay"], train["seed"]) == (1.0, 0.01, 42)
     assert train["ckpt"] == {"enable_checkpoint": True, "save_freq": 20, "max_keep": -1, "export_safetensors": True}
@@ -80,7 +77,8 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
     train = doc["train"]
     assert isinstance(train["optm_warmup_steps"], int) and train["optm_warmup_steps"] == 7
     assert train["optm_decay_type"] == "none" and train["max_num_steps"] == 123 and train["ckpt"]["max_keep"] == 2
-    assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (4, 2, 3e-3)
+    # global 4 over 4 GPUs in tp pairs: 2 data-parallel ranks of 2 samples each.
+    assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (2, 2, 3e-3)
     assert train["param_dtype"] == "bfloat16" and doc["policy"]["model_gradient_checkpointing"] is True
     assert doc["validation"] == {"enable": True, "freq": cfg.train.eval_every, "batch_size": 2,
                                  "val_before_train": False}

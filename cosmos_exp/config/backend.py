@@ -12,7 +12,10 @@ class BackendConfig:
     redis_port: int = 12800
     # cosmos_rl only: the port of its controller (`cosmos-rl --port`); both must be free on the node.
     controller_port: int = 8000
-    # cosmos_rl only: extra TOML keys merged onto the rendered file (e.g. {train: {compile: false}});
+    # cosmos_rl only: torch.compile the policy (train.compile). cosmos-rl defaults to true; every published
+    # cookbook SFT recipe turns it off (video batches vary in length), and so do we.
+    compile: bool = False
+    # cosmos_rl only: extra TOML keys merged onto the rendered file (e.g. {train: {save_mode: sync}});
     # every key is checked against the cosmos-rl 0.4.7 schema like the rendered ones.
     toml_overrides: Dict[str, Any] = field(default_factory=dict)
     # cosmos_rl only: run cosmos-rl's own pydantic validation of the TOML in plan():

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train.cosmos_rl import render
@@ -65,9 +66,12 @@ def plan(cfg: Config) -> Plan:
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
+    per_rank, mini = doc["train"]["train_batch_per_replica"], doc["train"]["train_policy"]["mini_batch"]
+    p.notes.append(f"{batch_layout(cfg).describe()} (cosmos-rl: train_batch_per_replica {per_rank} per rank x "
+                   f"dp_shard {par['dp_shard_size']} x dp_replicate {par['dp_replicate_size']}, in mini-batches of "
+                   f"{mini})")
     p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
-                   f"{par['dp_shard_size']}), {doc['train']['train_batch_per_replica']} samples per step in "
-                   f"mini-batches of {doc['train']['train_policy']['mini_batch']}, {doc['train']['epoch']} epoch(s)"
+                   f"{par['dp_shard_size']}), {doc['train']['epoch']} epoch(s)"
                    + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "
                    f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")

@@ -128,13 +128,15 @@ def dataset_factory(run_dir: Path, split: Optional[str] = None,
 
 def validation_factory(run_dir: Path) -> Optional[Callable[[Any], ConversationDataset]]:
     """The held-out split when train.eval_every is set, as many items as the DeepSpeed loop evaluates
-    (eval_batches micro-batches on every rank); None otherwise."""
+    (eval_batches micro-batches on every data-parallel rank); None otherwise."""
     cfg = load_run_config(run_dir)
     t = cfg.train
     if not t.eval_every:
         return None
-    world = int(cfg.parallelism.nnodes) * int(cfg.parallelism.nproc_per_node)
-    return dataset_factory(run_dir, str(cfg.dataset.eval_split), int(t.eval_batches) * int(t.micro_batch_size) * world)
+    from cosmos_exp.config.batch import data_parallel_ranks
+
+    return dataset_factory(run_dir, str(cfg.dataset.eval_split),
+                           int(t.eval_batches) * int(t.micro_batch_size) * data_parallel_ranks(cfg))
 
 
 def _fix_sys_path() -> None:

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.batch import batch_layout
 
 OUTPUT_ROOT = rundir.COSMOS_RL_DIR  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
 TIMESTAMP = "sft"
@@ -89,12 +90,14 @@ def _custom(cfg: Config, run_dir: Path) -> Dict[str, Any]:
 def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     """The TOML document (a dict) for an SFT run writing into `run_dir`; backend.toml_overrides merged last."""
     t, m = cfg.train, cfg.model
+    batch = batch_layout(cfg)
     train: Dict[str, Any] = {
         "output_dir": str(output_dir(run_dir)),
         "timestamp": TIMESTAMP,
         "resume": _resume(cfg),
         "epoch": int(t.epochs),
-        "train_batch_per_replica": int(t.global_batch_size),
+        # Per data-parallel rank in cosmos-rl; ours is global (config/batch.py).
+        "train_batch_per_replica": batch.per_rank,
         "seed": int(cfg.seed),
         "optm_name": "AdamW",
         "optm_lr": float(t.lr),
@@ -105,6 +108,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "optm_decay_type": _DECAY[t.lr_schedule],
         "optm_min_lr_factor": float(t.min_lr_ratio),
         "optm_grad_norm_clip": float(t.grad_clip),
+        "compile": bool(cfg.backend.compile),
         "fsdp_offload": bool(cfg.parallelism.offload_optimizer or cfg.parallelism.offload_param),
         "save_ckpt_at_exit": True,
         "signal_to_handle": ["SIGUSR1"],
@@ -116,7 +120,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         train["param_dtype"] = dtype
     train["train_policy"] = {
         "type": "sft",
-        "mini_batch": int(t.micro_batch_size),
+        "mini_batch": batch.micro_batch,
         "dataloader_shuffle": True,
         "dataloader_seed": int(cfg.seed),
         "dataloader_num_workers": int(cfg.dataset.num_workers),
