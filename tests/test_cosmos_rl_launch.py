@@ -23,6 +23,7 @@ from cosmos_exp.train.cosmos_rl.render import output_dir
 
 from _compose import compose_typed
 from _data_fixtures import make_synthetic
+from _processes import live
 from conftest import CONF_DIR, run_cli
 
 FAKE_COSMOS_RL = '''#!{python}
@@ -30,7 +31,8 @@ import json, os, signal, sys, time, tomllib
 from pathlib import Path
 argv = sys.argv[1:]
 Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd(),
-    "stale_cache": [p.name for p in Path("cosmos_rl").glob("conversations_*.json")]}}))
+    "stale_cache": [p.name for p in Path("cosmos_rl").glob("conversations_*.json")],
+    "path": os.environ["PATH"].split(os.pathsep), "video_reader": os.environ.get("FORCE_QWENVL_VIDEO_READER")}}))
 config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
 out = Path(config["train"]["output_dir"])
 got = []
@@ -118,6 +120,24 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     assert "cosmos-rl pydantic validation: " in out
     assert "redis-server is not on PATH" in out and "found 0 (nvidia-smi is not on PATH)" in out
     assert not setup["outputs"].exists()
+    # The TOML itself, as a launch would write it.
+    head = "  <run_dir>/cosmos_rl.toml:\n"
+    assert head in out
+    block = out.split(head, 1)[1].split("\ndry run: nothing was written")[0]
+    shown = tomllib.loads("\n".join(line[4:] for line in block.splitlines()))
+    assert shown["train"]["output_dir"] == "<run_dir>/cosmos_rl/sft" and shown["train"]["compile"] is False
+    assert shown["train"]["train_batch_per_replica"] == 4 and shown["policy"]["parallelism"]["tp_size"] == 1
+    assert "cosmos-rl's roles decode videos with decord: FORCE_QWENVL_VIDEO_READER=decord" in out
+
+
+def test_a_pyav_run_says_which_reader_cosmos_rl_uses(setup):
+    proc = run_cli(args(setup, "dry_run=true", "dataset.vision.backend=pyav"), cwd=setup["root"],
+                   env={"PATH": str(make_bin(setup["root"], ()))})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("qwen-vl-utils has no pyav reader, so its data packers decode videos with its torchvision reader "
+            "(FORCE_QWENVL_VIDEO_READER=torchvision; torchvision.io decodes with PyAV)") in proc.stdout
+    cfg = compose_typed(["stage=sft", "backend=cosmos_rl", "dataset.vision.backend=pyav"])
+    assert roles_env(cfg, {"PATH": "/usr/bin"})["FORCE_QWENVL_VIDEO_READER"] == "torchvision"
 
 
 def test_dry_run_names_the_cosmos_rl_version_beside_the_launcher(setup):
@@ -250,6 +270,8 @@ def test_launch_argv_toml_and_checkpoints(setup):
     assert seen["argv"] == ["--config", str(run / "cosmos_rl.toml"), "--log-dir", str(run / "cosmos_rl_logs"),
                             "--port", str(port), str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run)]
     assert Path(seen["cwd"]).resolve() == run.resolve()
+    # The roles' environment: cosmos-rl's bin/ first (a bare `python` runs each role), qwen-vl-utils told its reader.
+    assert seen["path"][0] == str(bin_dir) and seen["video_reader"] == "decord"
     toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
     assert toml["train"]["output_dir"] == str(run / "cosmos_rl" / "sft")
     assert toml["policy"]["model_name_or_path"] == str(setup["model"])
@@ -426,3 +448,84 @@ def test_sweeps_find_and_trace_cosmos_rl_checkpoints(tmp_path):
     lineage = checkpoint_lineage(str(found[-1]))
     assert lineage["step"] == 40 and lineage["train_run"] == str(run.resolve())
     assert lineage["checkpoint_info"]["backend"] == "cosmos_rl"
+
+
+# --- stopping: the launcher's whole process group -----------------------------------------------------------
+
+# A stand-in for cosmos-rl's launcher (role launcher-sleep or launcher-exit): it starts children the way it
+# starts its controller and ranks (in its own process group), each with a child of its own; one ignores
+# SIGTERM, as a rank busy in a collective may. Every process adds its pid to PIDS; then the launcher sleeps, or
+# exits with status 3 leaving them behind.
+STAND_IN = """import os, signal, subprocess, sys, time
+role, pids = sys.argv[1], sys.argv[2]
+if role == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if role in ("plain", "stubborn"):
+    subprocess.Popen([sys.executable, __file__, "grandchild", pids])
+if role.startswith("launcher"):
+    for kind in ("plain", "stubborn"):
+        subprocess.Popen([sys.executable, __file__, kind, pids])
+with open(pids, "a") as f:
+    f.write(str(os.getpid()) + " ")
+deadline = time.monotonic() + 60
+while role == "launcher-exit" and time.monotonic() < deadline:
+    with open(pids) as f:
+        if len(f.read().split()) >= 5:
+            sys.exit(3)
+    time.sleep(0.02)
+time.sleep(600)
+"""
+
+
+def started_pids(pids_file: Path, count: int = 5, timeout: float = 60) -> List[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = pids_file.read_text().split() if pids_file.exists() else []
+        if len(found) >= count:
+            return [int(p) for p in found]
+        time.sleep(0.05)
+    raise AssertionError(f"the stand-in launcher started {pids_file.read_text() if pids_file.exists() else 'nothing'}")
+
+
+def kill_leftovers(pids: List[int]) -> None:
+    for pid in pids:  # only what this test started, if the code under test left it running
+        if live(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_children_a_launcher_leaves_behind_are_stopped(tmp_path):
+    from cosmos_exp.train.cosmos_rl.launch import run_launcher
+
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(STAND_IN)
+    pids_file = tmp_path / "pids"
+    code = run_launcher([sys.executable, str(launcher), "launcher-exit", str(pids_file)], tmp_path, grace_s=1.0)
+    pids = started_pids(pids_file)
+    try:
+        assert code == 3
+        assert [p for p in pids if live(p)] == []  # the stubborn child too, after the grace period
+    finally:
+        kill_leftovers(pids)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_reaches_the_launchers_whole_process_group(tmp_path, sent):
+    """SIGTERM to cosmos-exp: the launcher (which ignores it) and every process it started, their children
+    included, are gone once cosmos-exp has exited; none survives holding a GPU."""
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(STAND_IN)
+    pids_file = tmp_path / "pids"
+    code = ("import sys\nfrom pathlib import Path\nfrom cosmos_exp.train.cosmos_rl.launch import run_launcher\n"
+            "run_launcher(sys.argv[1:], Path('.'), grace_s=1.0)\n")
+    ours = subprocess.Popen([sys.executable, "-c", code, sys.executable, str(launcher), "launcher-sleep", str(pids_file)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids: List[int] = []
+    try:
+        pids = started_pids(pids_file)
+        ours.send_signal(sent)
+        _, err = ours.communicate(timeout=120)
+        assert "TrainingInterrupted: stopped by " + signal.Signals(sent).name in err
+        assert [p for p in pids if live(p)] == []
+    finally:
+        ours.kill()
+        kill_leftovers(pids)

@@ -19,9 +19,10 @@ from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train.cosmos_rl import render
-from cosmos_exp.train.cosmos_rl.document import PLACEHOLDER_RUN_DIR, check_shell_safe, validated_document, write_toml
+from cosmos_exp.train.cosmos_rl.document import (PLACEHOLDER_RUN_DIR, check_shell_safe, toml_text, validated_document,
+                                                 write_toml)
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, launcher_version, role_env
+from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, launcher_version, role_env, video_reader_note
 from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, preflight_error, run_launcher
 
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
@@ -77,6 +78,7 @@ def plan(cfg: Config) -> Plan:
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
     p.notes.append(f"cosmos-rl's roles import cosmos_exp from {run_dir / PYTHONPATH_DIR} (a link to this package, "
                    "nothing else of this environment) with its launcher's bin/ first on PATH")
+    p.notes.append(video_reader_note(cfg))
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
                        "(eval_loss in metrics.jsonl)")
@@ -93,6 +95,8 @@ def plan(cfg: Config) -> Plan:
     if not problems:
         p.notes.append("launch check: cosmos-rl's environment imports what its roles need; redis-server, "
                        "redis-cli and the GPUs are there")
+    if cfg.dry_run:  # the file itself, as a launch writes it (a real run has it in the run directory)
+        p.documents.append((str(run_dir / render.TOML_NAME), toml_text(doc)))
     return p
 
 

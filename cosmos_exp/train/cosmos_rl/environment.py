@@ -33,6 +33,12 @@ ROLE_MODULES = (("cosmos_rl", "cosmos-rl==0.4.7"), ("torch", "torch"), ("omegaco
 # decodes them with its torchvision reader for pyav (torchvision.io decodes with PyAV).
 READER_MODULES = {"decord": (("decord", "decord"),), "pyav": (("av", "av"), ("torchvision", "torchvision"))}
 
+# qwen-vl-utils (cosmos-rl's data packers decode videos with it) picks a reader by what is installed unless
+# FORCE_QWENVL_VIDEO_READER names one: decord | torchvision | torchcodec. It has no PyAV reader of its own; its
+# torchvision one decodes with PyAV (torchvision.io.read_video).
+VIDEO_READER_VAR = "FORCE_QWENVL_VIDEO_READER"
+QWENVL_READERS = {"decord": "decord", "pyav": "torchvision"}
+
 _PROBE = ("import importlib, json, sys\n"
           "found = {}\n"
           "for name in sys.argv[1:]:\n"
@@ -132,10 +138,25 @@ def launch_env(pythonpath_dir: Optional[Path], bin_dir: Optional[Path], env: Dic
 
 def roles_env(cfg: Config, env: Optional[Dict[str, str]] = None,
               pythonpath_dir: Optional[Path] = None) -> Dict[str, str]:
-    """launch_env for this config: cosmos-rl's bin/ found from backend.executable on `env`'s PATH."""
+    """launch_env for this config: cosmos-rl's bin/ found from backend.executable on `env`'s PATH, and
+    qwen-vl-utils told which video reader to use (dataset.vision.backend), not left to pick by what is installed."""
     env = dict(os.environ if env is None else env)
-    return launch_env(pythonpath_dir, launcher_bin_dir(str(cfg.backend.executable), env), env,
-                      environment_site_dirs())
+    out = launch_env(pythonpath_dir, launcher_bin_dir(str(cfg.backend.executable), env), env,
+                     environment_site_dirs())
+    out[VIDEO_READER_VAR] = QWENVL_READERS[str(cfg.dataset.vision.backend)]
+    return out
+
+
+def video_reader_note(cfg: Config) -> str:
+    """What reads the videos in cosmos-rl's roles, for the plan."""
+    ours = str(cfg.dataset.vision.backend)
+    theirs = QWENVL_READERS[ours]
+    if ours == theirs:
+        return (f"cosmos-rl's roles decode videos with {ours}: {VIDEO_READER_VAR}={theirs} for qwen-vl-utils (its "
+                f"data packers), dataset.vision.backend={ours} for our dataset")
+    return (f"cosmos-rl's roles: qwen-vl-utils has no {ours} reader, so its data packers decode videos with its "
+            f"{theirs} reader ({VIDEO_READER_VAR}={theirs}; torchvision.io decodes with PyAV), our dataset "
+            f"opens the clips with dataset.vision.backend={ours}")
 
 
 def role_env(cfg: Config, run_dir: Path) -> Dict[str, str]:

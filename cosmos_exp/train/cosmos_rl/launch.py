@@ -10,6 +10,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.schema import Config
-from cosmos_exp.runtime.processes import stop_all
+from cosmos_exp.runtime.processes import signal_group, stop_group
 from cosmos_exp.runtime.signals import forwarding, names
 from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
 from cosmos_exp.train.cosmos_rl.environment import Problem, launcher_bin_dir, missing_modules, roles_env
@@ -124,17 +125,26 @@ def preflight_error(problems: List[Problem]) -> ConfigError:
 
 
 def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None,
-                 every: Optional[Callable[[], object]] = None, every_s: float = 30.0) -> int:
-    """Run cosmos-rl to the end, forwarding stop signals (runtime/signals.py: it checkpoints on SIGUSR1); its
-    exit status. `every` is called every `every_s` seconds while it runs (to publish checkpoints as they appear).
+                 every: Optional[Callable[[], object]] = None, every_s: float = 30.0,
+                 grace_s: float = STOP_GRACE_S) -> int:
+    """Run cosmos-rl to the end, passing on stop signals (runtime/signals.py); its exit status. `every` is
+    called every `every_s` seconds while it runs (to publish checkpoints as they appear).
 
-    It gets its own session so that a signal meant for the run reaches it once, through us, and so that
-    stopping it stops its whole process group (controller, redis, workers)."""
+    It leads a session of its own, so a signal meant for the run reaches it once, through us. SIGUSR1 goes to
+    the launcher alone: it hands that one to the policy, which checkpoints and exits. It handles no other
+    signal, and its controller, torchrun ranks and their workers live in its process group: SIGTERM and SIGINT
+    go to the whole group. Whatever of the group outlives the launcher (a failure, a stop, a launcher that left
+    children behind) is stopped too, given grace_s to exit, so nothing keeps holding the GPUs."""
     proc: Optional[subprocess.Popen] = None
 
     def send(sig: int) -> None:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(sig)
+        if proc is None:
+            return
+        if sig == signal.SIGUSR1:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+        else:
+            signal_group(proc, sig)
 
     with forwarding(send, chain=False) as received:
         try:
@@ -149,8 +159,8 @@ def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] =
                     except Exception as err:  # noqa: BLE001 - a failed look must not stop the training
                         log.warning("while cosmos-rl runs: %s", err)
         finally:
-            if proc is not None and proc.poll() is None:  # we are failing: do not leave cosmos-rl behind
-                stop_all([proc], STOP_GRACE_S)
+            if proc is not None:
+                stop_group(proc, grace_s)
     if received:
-        raise TrainingInterrupted(f"stopped by {names(received)} (forwarded to cosmos-rl, exit status {code})")
+        raise TrainingInterrupted(f"stopped by {names(received)} (passed on to cosmos-rl, exit status {code})")
     return code
