@@ -1,6 +1,7 @@
 """SFT through NVIDIA cosmos-rl 0.4.7: the core of stage=sft backend=cosmos_rl (stages/sft_cosmos_rl.py).
 
 render.py        our config -> the cosmos-rl TOML document (paths fixed in advance)
+freeze.py        train.freeze in cosmos-rl's parameter names per model family, checked on the checkpoint
 schema.py        strict check of every key, type and enumeration against the 0.4.7 schema
 pydantic_check   cosmos-rl's own validation, its config module loaded alone (needs only pydantic)
 toml_io.py       a small TOML writer

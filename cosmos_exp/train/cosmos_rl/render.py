@@ -6,9 +6,8 @@ Paths are fixed in advance: cosmos-rl writes under `train.output_dir`, which we 
 """
 
 import copy
-import fnmatch
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from omegaconf import OmegaConf
 
@@ -16,6 +15,7 @@ from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.batch import batch_layout
+from cosmos_exp.train.cosmos_rl.freeze import freeze_patterns
 
 OUTPUT_ROOT = rundir.COSMOS_RL_DIR  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
 TIMESTAMP = "sft"
@@ -59,11 +59,6 @@ def _resume(cfg: Config) -> Any:
     raise ConfigError("train.resume", f"{path} is not a cosmos-rl training-state checkpoint",
                       f"resume from <run_dir>/{OUTPUT_ROOT}/{TIMESTAMP}/checkpoints/step_N (it holds policy/), "
                       "or use auto / none")
-
-
-def _freeze_patterns(patterns) -> Optional[list]:
-    # Ours are fnmatch patterns over the whole parameter name; cosmos-rl applies re.search.
-    return ["^" + fnmatch.translate(p) for p in patterns] or None
 
 
 def _validation(cfg: Config) -> Dict[str, Any]:
@@ -139,9 +134,8 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "model_gradient_checkpointing": bool(t.gradient_checkpointing),
         "parallelism": _parallelism(cfg),
     }
-    frozen = _freeze_patterns(list(t.freeze))
-    if frozen:
-        policy["freeze_pattern"] = frozen
+    if t.freeze:  # in cosmos-rl's parameter names, checked on the checkpoint's (freeze.py)
+        policy["freeze_pattern"] = freeze_patterns(str(m.family), list(t.freeze), Path(str(m.path)))
     doc: Dict[str, Any] = {
         "redis": str(cfg.backend.redis_port),
         "train": train,
