@@ -31,7 +31,8 @@ import json, os, signal, sys, time, tomllib
 from pathlib import Path
 argv = sys.argv[1:]
 Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd(),
-    "stale_cache": [p.name for p in Path("cosmos_rl").glob("conversations_*.json")],
+    "caches": {{p.name: len(json.loads(p.read_text())["conversations"])
+               for p in Path("cosmos_rl").glob("conversations_*.json")}},
     "path": os.environ["PATH"].split(os.pathsep), "video_reader": os.environ.get("FORCE_QWENVL_VIDEO_READER")}}))
 config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
 out = Path(config["train"]["output_dir"])
@@ -88,22 +89,20 @@ def make_bin(root: Path, tools=TOOLS, broken=()) -> Path:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Dict[str, Path]:
+def setup(tmp_path: Path, prepared) -> Dict[str, Path]:
+    """Clips and a tiny model (its tokenizer counts each item's tokens before the launch)."""
     data = tmp_path / "data"
     make_synthetic(data, num_train=2, num_eval=1)
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
-    return {"root": tmp_path, "data": data, "model": model, "outputs": tmp_path / "outputs"}
+    return {"root": tmp_path, "data": data, "model": prepared["tiny_qwen2_5_vl"], "outputs": tmp_path / "outputs"}
 
 
 def args(s: Dict[str, Path], *extra: str) -> List[str]:
-    """The CLI arguments of a demo run on the fixture's data; free ports unless the test sets them (a test
-    server of another suite may hold cosmos-rl's default ports)."""
-    ports = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")
-             if not any(e.startswith(f"backend.{k}=") for e in extra)]
+    """The CLI arguments of a demo run on the fixture's data; free ports (a test server of another suite may
+    hold cosmos-rl's default ports) and 8 frames unless the test sets them."""
+    defaults = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")] + ["dataset.vision.nframes=8"]
+    kept = [d for d in defaults if not any(e.startswith(d.split("=")[0] + "=") for e in extra)]
     return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
-            f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *ports, *extra]
+            f"dataset.root={s['data']}", f"paths.root={s['outputs']}", *kept, *extra]
 
 
 def run_dirs(outputs: Path) -> List[Path]:
@@ -294,7 +293,8 @@ def test_relaunch_in_the_same_run_dir_drops_the_dataset_cache(setup):
     proc = run_cli(args(setup, f"hydra.run.dir={run}"), cwd=setup["root"],
                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(argv_out.read_text())["stale_cache"] == []
+    # The stale cache is gone; the training split's was written for this launch (both items fit).
+    assert json.loads(argv_out.read_text())["caches"] == {"conversations_train.json": 2}
     assert tomllib.loads((run / "cosmos_rl.toml").read_text())["train"]["resume"] is True
 
 
@@ -529,3 +529,82 @@ def test_a_stop_reaches_the_launchers_whole_process_group(tmp_path, sent):
     finally:
         ours.kill()
         kill_leftovers(pids)
+
+
+# --- items longer than model_max_length ---------------------------------------------------------------------
+
+# The Reason 2 recipe's vision settings and model_max_length.
+REAL_RES = ["dataset.vision.nframes=16", "dataset.vision.max_pixels=360000", "model.model_max_length=4096"]
+
+
+@pytest.fixture(scope="module")
+def mixed_resolution(tmp_path_factory) -> Path:
+    """A training split of one real-resolution clip (1936x1220, the Reason 2 evaluation clips' size) and two
+    small ones."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from cosmos_exp.config.data import DatasetConfig, SyntheticConfig, VisionConfig
+    from cosmos_exp.data.synthetic import generate_synthetic_av
+
+    root = tmp_path_factory.mktemp("mixed")
+    real = root / "data"
+    generate_synthetic_av(OmegaConf.structured(DatasetConfig(
+        root=str(real), name="real", vision=VisionConfig(),
+        synthetic=SyntheticConfig(num_train=1, num_eval=1, seconds=1.0, fps=16, width=1936, height=1220))))
+    make_synthetic(root / "small", num_train=3, num_eval=1, seconds=1.0, fps=16, seed=1)
+    for i in (1, 2):
+        for sub, suffix in (("videos", ".camera_front_wide_120fov.mp4"), ("metas", ".label.json")):
+            shutil.copy(root / "small" / "train" / sub / f"synth_train_{i:04d}{suffix}", real / "train" / sub)
+    return real
+
+
+@pytest.mark.parametrize("family,tokens,vision", [("tiny_qwen2_5_vl", 4635, 3536), ("tiny_qwen3_vl", 3779, 2576)])
+def test_the_count_is_the_processors_own_limit(prepared, mixed_resolution, family, tokens, vision):
+    """Counted from one frame, the real-resolution clip needs exactly as many tokens as encoding it does: at
+    that model_max_length it trains, one fewer and the processor refuses it. (Qwen2.5-VL, 16 frames at
+    360,000 px: 3,536 vision tokens, as the cookbook's Reason 1 setting gives; with its caption, over 4,096.)"""
+    from cosmos_exp.data.datasets import build_dataset
+    from cosmos_exp.data.processor import Processor
+
+    cfg = compose_typed(["dataset=synthetic_av", f"dataset.root={mixed_resolution}", *REAL_RES])
+    samples, _ = build_dataset(cfg.dataset, "train")
+    (real,) = [s for s in samples if s.id == "synth_train_0000"]
+    processor = Processor.from_pretrained(prepared[family])
+    assert processor.count_tokens(real.conversation, cfg.dataset.vision) == (tokens, vision)
+    for limit, fits in ((tokens, True), (tokens - 1, False)):
+        processor.model_max_length = limit
+        if fits:
+            assert processor.encode(real.conversation, cfg.dataset.vision)["input_ids"].shape[0] >= tokens
+        else:
+            with pytest.raises(ValueError, match=f"exceed model_max_length={limit}"):
+                processor.encode(real.conversation, cfg.dataset.vision)
+
+
+def test_an_overlong_item_stops_the_run_before_the_launch(setup, mixed_resolution):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args({**setup, "data": mixed_resolution}, *REAL_RES), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert ("config error at 'model.model_max_length': 1 of 3 training items need more than 4096 tokens, which "
+            "cosmos-rl would cut silently (the first: ") in proc.stderr
+    assert "synth_train_0000.camera_front_wide_120fov.mp4, 4635 tokens, 3536 of them vision)" in proc.stderr
+    assert "backend.overlong=skip" in proc.stderr
+    assert not argv_out.exists()  # cosmos-rl never started
+
+
+def test_overlong_items_can_be_left_out_with_a_report(setup, mixed_resolution):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args({**setup, "data": mixed_resolution}, *REAL_RES, "backend.overlong=skip"),
+                   cwd=setup["root"], env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(argv_out.read_text())["caches"] == {"conversations_train.json": 2}  # what the roles read
+    (run,) = run_dirs(setup["outputs"])
+    report = json.loads((run / "cosmos_rl" / "data_report_train.json").read_text())
+    assert (report["found"], report["used"], report["skipped_by_kind"]) == (3, 2, {"overlong": 1})
+    (item,) = report["skipped_items"]
+    assert item["file"].endswith("synth_train_0000.camera_front_wide_120fov.mp4")
+    assert item["reason"] == "overlong: 4635 tokens (3536 vision) exceed model.model_max_length=4096"

@@ -21,5 +21,9 @@ class BackendConfig:
     # cosmos_rl only: run cosmos-rl's own pydantic validation of the TOML in plan():
     # auto (when cosmos_rl is importable), always (fail if it is not), never.
     pydantic_check: str = "auto"
+    # cosmos_rl only: training items whose prompt + answer exceed model.model_max_length (cosmos-rl would cut
+    # them there silently, answer and end token first) are counted before the launch: refuse stops the run,
+    # skip leaves them out and lists them in the data report.
+    overlong: str = "refuse"
     # cosmos_rl only: seconds between looks for new exports to publish as checkpoints/step_N while it trains.
     checkpoint_poll_s: float = 30.0

@@ -16,8 +16,8 @@ from omegaconf.errors import OmegaConfBaseException
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
-                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES,
-                                     STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
+                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
+                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
                                      TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -80,6 +80,7 @@ def check_choices(cfg: Config) -> None:
     for i, logger in enumerate(cfg.train.loggers):
         _one_of(f"train.loggers[{i}]", logger, LOGGERS)
     _one_of("backend.pydantic_check", cfg.backend.pydantic_check, PYDANTIC_MODES)
+    _one_of("backend.overlong", cfg.backend.overlong, OVERLONG_POLICIES)
 
 
 def check_vision(cfg: Config) -> None:

@@ -7,6 +7,7 @@ are there and that cosmos-rl's environment imports what its roles need: every pr
 before its directory is kept.
 """
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -24,7 +25,9 @@ from cosmos_exp.train.cosmos_rl.document import (PLACEHOLDER_RUN_DIR, check_shel
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
 from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, launcher_version, role_env, video_reader_note
 from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, preflight_error, run_launcher
+from cosmos_exp.train.cosmos_rl.overlong import prepare_training_split
 
+log = logging.getLogger("cosmos_exp")
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
 
 
@@ -60,8 +63,10 @@ def plan(cfg: Config) -> Plan:
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
                   f"{rundir.CHECKPOINTS_DIR}/step_N/ (links to the exports) and {rundir.CHECKPOINTS_DIR}/{rundir.LATEST}",
                   f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
-                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
-                  "the first role, read by the others)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
+                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations: the training split's "
+                  f"built before the launch, items over model_max_length={cfg.model.model_max_length} tokens "
+                  f"{'refused' if cfg.backend.overlong == 'refuse' else 'left out'} (backend.overlong); the "
+                  "held-out split's by the first role)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
                   rundir.TRAIN_RESULT]
     check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
@@ -113,6 +118,7 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
     for stale in (run_dir / render.OUTPUT_ROOT).glob(f"{CACHE_PREFIX}*.json"):
         stale.unlink()  # the entry's dataset cache of an earlier launch: this launch sees the data as it is now
+    log.info("training data: %s", prepare_training_split(cfg, run_dir))  # over-long items refused or left out
     argv = launch_argv(cfg, run_dir)
     try:
         # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).
