@@ -19,6 +19,8 @@ class Plan:
     # argv lists of the processes the stage would start
     commands: List[List[str]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    # (name, text) of files the stage renders before it starts anything, shown whole (e.g. cosmos-rl's TOML)
+    documents: List[Tuple[str, str]] = field(default_factory=list)
 
     def add_input(self, what: str, path: str, count: Optional[int] = None) -> None:
         self.inputs.append((what, path, count))
@@ -35,4 +37,7 @@ class Plan:
             lines.append("  commands:")
             lines += ["    - " + " ".join(argv) for argv in self.commands]
         lines += [f"  note: {n}" for n in self.notes]
+        for name, text in self.documents:
+            lines.append(f"  {name}:")
+            lines += [f"    {line}".rstrip() for line in text.splitlines()]
         return "\n".join(lines)

@@ -86,7 +86,9 @@ def test_recipe_experiment_matches_published_recipe(fake_paths):
     v, t = cfg.dataset.vision, cfg.train
     assert (v.nframes, v.min_pixels, v.max_pixels) == (16, 3136, 360000)
     assert (t.lr, t.warmup_ratio, t.lr_schedule, t.grad_clip, t.weight_decay, t.epochs) == (2e-7, 0.03, "cosine", 1.0, 0.01, 3)
-    assert (t.global_batch_size, t.micro_batch_size, t.save_every, cfg.seed) == (32, 4, 20, 42)
+    # 256 samples per optimizer step: the cookbook's 32 per GPU x 8 GPUs (tests/test_batch_size.py).
+    assert (t.global_batch_size, t.micro_batch_size, t.save_every, cfg.seed) == (256, 4, 20, 42)
+    assert (cfg.backend.name, cfg.backend.compile) == ("cosmos_rl", False)
 
 
 def test_misspelled_key_fails_at_composition_naming_it():

@@ -17,10 +17,13 @@ import pytest
 
 from cosmos_exp import rundir as ckpt
 from cosmos_exp.train.cosmos_rl.checkpoints import export_problem, sync_checkpoints
+from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, package_link_dir, roles_env
 from cosmos_exp.train.cosmos_rl.launch import ENTRY_SCRIPT
 from cosmos_exp.train.cosmos_rl.render import output_dir
 
+from _compose import compose_typed
 from _data_fixtures import make_synthetic
+from _processes import live
 from conftest import CONF_DIR, run_cli
 
 FAKE_COSMOS_RL = '''#!{python}
@@ -28,7 +31,9 @@ import json, os, signal, sys, time, tomllib
 from pathlib import Path
 argv = sys.argv[1:]
 Path(os.environ["FAKE_ARGV_OUT"]).write_text(json.dumps({{"argv": argv, "cwd": os.getcwd(),
-    "stale_cache": [p.name for p in Path("cosmos_rl").glob("conversations_*.json")]}}))
+    "caches": {{p.name: len(json.loads(p.read_text())["conversations"])
+               for p in Path("cosmos_rl").glob("conversations_*.json")}},
+    "path": os.environ["PATH"].split(os.pathsep), "video_reader": os.environ.get("FORCE_QWENVL_VIDEO_READER")}}))
 config = tomllib.loads(Path(argv[argv.index("--config") + 1]).read_text())
 out = Path(config["train"]["output_dir"])
 got = []
@@ -57,14 +62,25 @@ for step in (2, 4):
     (out / "checkpoints" / f"step_{{step}}" / "policy").mkdir(parents=True)
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 '''
-TOOLS = ("cosmos-rl", "redis-server", "nvidia-smi")
+TOOLS = ("python", "cosmos-rl", "redis-server", "redis-cli", "nvidia-smi")
+# What the roles import, as stand-in modules of the fake cosmos-rl environment (empty, or failing to import).
+ROLE_MODULES = ("cosmos_rl", "torch", "omegaconf", "qwen_vl_utils", "decord", "av", "torchvision")
 
 
-def make_bin(root: Path, tools=TOOLS) -> Path:
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    scripts = {"cosmos-rl": FAKE_COSMOS_RL.format(python=sys.executable),
-               "redis-server": "#!/bin/sh\nexit 0\n",
+def make_bin(root: Path, tools=TOOLS, broken=()) -> Path:
+    """A stand-in for cosmos-rl's environment: its bin/ holds a `python` (a script running this Python over a
+    folder of stand-in modules, those in `broken` failing to import), the launcher (#! that python), redis-server,
+    redis-cli and an nvidia-smi that sees one GPU."""
+    bin_dir = root / "rl_env" / "bin"
+    modules = root / "rl_env" / "modules"
+    for folder in (bin_dir, modules):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in ROLE_MODULES:
+        (modules / f"{name}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{name}'\")\n"
+                                            if name in broken else "")
+    scripts = {"python": f'#!/bin/sh\nPYTHONPATH="{modules}${{PYTHONPATH:+:$PYTHONPATH}}" exec {sys.executable} "$@"\n',
+               "cosmos-rl": FAKE_COSMOS_RL.format(python=bin_dir / "python"),
+               "redis-server": "#!/bin/sh\nexit 0\n", "redis-cli": "#!/bin/sh\nexit 0\n",
                "nvidia-smi": "#!/bin/sh\necho 'GPU 0: Fake GPU (UUID: GPU-fake-0)'\n"}
     for name in tools:
         (bin_dir / name).write_text(scripts[name])
@@ -73,22 +89,20 @@ def make_bin(root: Path, tools=TOOLS) -> Path:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Dict[str, Path]:
+def setup(tmp_path: Path, prepared) -> Dict[str, Path]:
+    """Clips and a tiny model (its tokenizer counts each item's tokens before the launch)."""
     data = tmp_path / "data"
     make_synthetic(data, num_train=2, num_eval=1)
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
-    return {"root": tmp_path, "data": data, "model": model, "outputs": tmp_path / "outputs"}
+    return {"root": tmp_path, "data": data, "model": prepared["tiny_qwen2_5_vl"], "outputs": tmp_path / "outputs"}
 
 
 def args(s: Dict[str, Path], *extra: str) -> List[str]:
-    """The CLI arguments of a demo run on the fixture's data; free ports unless the test sets them (a test
-    server of another suite may hold cosmos-rl's default ports)."""
-    ports = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")
-             if not any(e.startswith(f"backend.{k}=") for e in extra)]
+    """The CLI arguments of a demo run on the fixture's data; free ports (a test server of another suite may
+    hold cosmos-rl's default ports) and 8 frames unless the test sets them."""
+    defaults = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")] + ["dataset.vision.nframes=8"]
+    kept = [d for d in defaults if not any(e.startswith(d.split("=")[0] + "=") for e in extra)]
     return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
-            f"dataset.root={s['data']}", "dataset.vision.nframes=8", f"paths.root={s['outputs']}", *ports, *extra]
+            f"dataset.root={s['data']}", f"paths.root={s['outputs']}", *kept, *extra]
 
 
 def run_dirs(outputs: Path) -> List[Path]:
@@ -105,10 +119,28 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     assert "cosmos-rl pydantic validation: " in out
     assert "redis-server is not on PATH" in out and "found 0 (nvidia-smi is not on PATH)" in out
     assert not setup["outputs"].exists()
+    # The TOML itself, as a launch would write it.
+    head = "  <run_dir>/cosmos_rl.toml:\n"
+    assert head in out
+    block = out.split(head, 1)[1].split("\ndry run: nothing was written")[0]
+    shown = tomllib.loads("\n".join(line[4:] for line in block.splitlines()))
+    assert shown["train"]["output_dir"] == "<run_dir>/cosmos_rl/sft" and shown["train"]["compile"] is False
+    assert shown["train"]["train_batch_per_replica"] == 4 and shown["policy"]["parallelism"]["tp_size"] == 1
+    assert "cosmos-rl's roles decode videos with decord: FORCE_QWENVL_VIDEO_READER=decord" in out
+
+
+def test_a_pyav_run_says_which_reader_cosmos_rl_uses(setup):
+    proc = run_cli(args(setup, "dry_run=true", "dataset.vision.backend=pyav"), cwd=setup["root"],
+                   env={"PATH": str(make_bin(setup["root"], ()))})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("qwen-vl-utils has no pyav reader, so its data packers decode videos with its torchvision reader "
+            "(FORCE_QWENVL_VIDEO_READER=torchvision; torchvision.io decodes with PyAV)") in proc.stdout
+    cfg = compose_typed(["stage=sft", "backend=cosmos_rl", "dataset.vision.backend=pyav"])
+    assert roles_env(cfg, {"PATH": "/usr/bin"})["FORCE_QWENVL_VIDEO_READER"] == "torchvision"
 
 
 def test_dry_run_names_the_cosmos_rl_version_beside_the_launcher(setup):
-    bin_dir = make_bin(setup["root"], ["cosmos-rl"])  # its #! is this Python, where cosmos-rl 0.4.7 is installed
+    bin_dir = make_bin(setup["root"], ["python", "cosmos-rl"])  # its python runs this one, where cosmos-rl is installed
     proc = run_cli(args(setup, "dry_run=true"), cwd=setup["root"], env={"PATH": str(bin_dir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     from importlib.metadata import PackageNotFoundError, version
@@ -127,7 +159,9 @@ def test_dry_run_rejects_a_misspelled_override_naming_it(setup):
 
 
 @pytest.mark.parametrize("missing,words", [
-    ("redis-server", "redis-server is not on PATH"),
+    ("redis-server", "config error at 'backend.name': redis-server is not on PATH; cosmos-rl's controller starts one"),
+    ("redis-cli", "config error at 'backend.name': redis-cli is not on PATH; cosmos-rl's controller stops its "
+                  "redis-server with it"),
     ("nvidia-smi", "cosmos-rl needs 1 GPU(s)"),
     ("cosmos-rl", "the cosmos-rl launcher 'cosmos-rl' is not on PATH"),
 ])
@@ -137,8 +171,61 @@ def test_missing_tool_fails_before_anything_starts(setup, missing, words):
     proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": str(bin_dir), "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert words in proc.stderr
+    assert "apt-get install" in proc.stderr or missing in ("nvidia-smi", "cosmos-rl")
     assert not argv_out.exists()  # cosmos-rl was never started
     assert run_dirs(setup["outputs"]) == []  # and no run directory was kept
+
+
+@pytest.mark.parametrize("reader,broken,key", [
+    ("decord", "cosmos_rl", "backend.executable"), ("decord", "torch", "backend.executable"),
+    ("decord", "omegaconf", "backend.executable"), ("decord", "decord", "dataset.vision.backend"),
+    ("pyav", "av", "dataset.vision.backend"), ("pyav", "torchvision", "dataset.vision.backend"),
+])
+def test_a_module_the_roles_cannot_import_is_named_with_what_to_install(setup, reader, broken, key):
+    """The roles' `python` (cosmos-rl's environment, first on their PATH) is asked to import each module in a
+    real subprocess; one it cannot import stops the launch, named with the pip command for that python."""
+    bin_dir = make_bin(setup["root"], broken=(broken,))
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup, f"dataset.vision.backend={reader}"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    python = bin_dir / "python"
+    assert (f"config error at '{key}': cosmos-rl's roles run {python}, which cannot import {broken} "
+            f"(ModuleNotFoundError: No module named '{broken}') (install it there: {python} -m pip install ") \
+        in proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if "config error at" in line]
+    assert len(problems) == 1, proc.stderr[-3000:]  # only the broken one; the other modules import
+    assert not argv_out.exists() and run_dirs(setup["outputs"]) == []
+
+
+def test_every_missing_piece_gets_its_own_line(setup):
+    bin_dir = make_bin(setup["root"], [t for t in TOOLS if t not in ("redis-server", "redis-cli")],
+                       broken=("torch", "decord"))
+    proc = run_cli(args(setup), cwd=setup["root"], env={"PATH": str(bin_dir)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    problems = [line for line in proc.stderr.splitlines() if "config error at" in line]
+    assert [p.split("':")[0].split("'")[-1] for p in problems] == \
+        ["backend.executable", "dataset.vision.backend", "backend.name", "backend.name"]
+    assert "cannot import torch" in problems[0] and "cannot import decord" in problems[1]
+    assert "redis-server is not on PATH" in problems[2] and "redis-cli is not on PATH" in problems[3]
+
+
+def test_the_roles_run_with_cosmos_rls_bin_first_on_path(setup, tmp_path):
+    """The launch environment: the launcher's environment's bin/ first on PATH (a bare `python` there runs
+    each role), ahead of a `python` earlier on the caller's PATH; our package alone on PYTHONPATH."""
+    bin_dir = make_bin(setup["root"])
+    other = tmp_path / "other_bin"
+    other.mkdir()
+    (other / "python").write_text("#!/bin/sh\nexit 9\n")
+    (other / "python").chmod(0o755)
+    cfg = compose_typed(["stage=sft", "backend=cosmos_rl", f"backend.executable={bin_dir / 'cosmos-rl'}"])
+    env = roles_env(cfg, {"PATH": f"{other}:{os.environ['PATH']}"}, package_link_dir(tmp_path / "run"))
+    path = env["PATH"].split(os.pathsep)
+    assert path[:2] == [str(bin_dir), str(other)]
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(tmp_path / "run" / PYTHONPATH_DIR)
+    proc = subprocess.run(["python", "-c", "import sys; print(sys.executable)"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == sys.executable  # the stand-in environment's python
 
 
 def test_a_run_name_cosmos_rl_cannot_carry_is_refused(setup):
@@ -182,6 +269,8 @@ def test_launch_argv_toml_and_checkpoints(setup):
     assert seen["argv"] == ["--config", str(run / "cosmos_rl.toml"), "--log-dir", str(run / "cosmos_rl_logs"),
                             "--port", str(port), str(ENTRY_SCRIPT), "--cosmos-exp-run-dir", str(run)]
     assert Path(seen["cwd"]).resolve() == run.resolve()
+    # The roles' environment: cosmos-rl's bin/ first (a bare `python` runs each role), qwen-vl-utils told its reader.
+    assert seen["path"][0] == str(bin_dir) and seen["video_reader"] == "decord"
     toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
     assert toml["train"]["output_dir"] == str(run / "cosmos_rl" / "sft")
     assert toml["policy"]["model_name_or_path"] == str(setup["model"])
@@ -204,7 +293,8 @@ def test_relaunch_in_the_same_run_dir_drops_the_dataset_cache(setup):
     proc = run_cli(args(setup, f"hydra.run.dir={run}"), cwd=setup["root"],
                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(argv_out.read_text())["stale_cache"] == []
+    # The stale cache is gone; the training split's was written for this launch (both items fit).
+    assert json.loads(argv_out.read_text())["caches"] == {"conversations_train.json": 2}
     assert tomllib.loads((run / "cosmos_rl.toml").read_text())["train"]["resume"] is True
 
 
@@ -358,3 +448,163 @@ def test_sweeps_find_and_trace_cosmos_rl_checkpoints(tmp_path):
     lineage = checkpoint_lineage(str(found[-1]))
     assert lineage["step"] == 40 and lineage["train_run"] == str(run.resolve())
     assert lineage["checkpoint_info"]["backend"] == "cosmos_rl"
+
+
+# --- stopping: the launcher's whole process group -----------------------------------------------------------
+
+# A stand-in for cosmos-rl's launcher (role launcher-sleep or launcher-exit): it starts children the way it
+# starts its controller and ranks (in its own process group), each with a child of its own; one ignores
+# SIGTERM, as a rank busy in a collective may. Every process adds its pid to PIDS; then the launcher sleeps, or
+# exits with status 3 leaving them behind.
+STAND_IN = """import os, signal, subprocess, sys, time
+role, pids = sys.argv[1], sys.argv[2]
+if role == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if role in ("plain", "stubborn"):
+    subprocess.Popen([sys.executable, __file__, "grandchild", pids])
+if role.startswith("launcher"):
+    for kind in ("plain", "stubborn"):
+        subprocess.Popen([sys.executable, __file__, kind, pids])
+with open(pids, "a") as f:
+    f.write(str(os.getpid()) + " ")
+deadline = time.monotonic() + 60
+while role == "launcher-exit" and time.monotonic() < deadline:
+    with open(pids) as f:
+        if len(f.read().split()) >= 5:
+            sys.exit(3)
+    time.sleep(0.02)
+time.sleep(600)
+"""
+
+
+def started_pids(pids_file: Path, count: int = 5, timeout: float = 60) -> List[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = pids_file.read_text().split() if pids_file.exists() else []
+        if len(found) >= count:
+            return [int(p) for p in found]
+        time.sleep(0.05)
+    raise AssertionError(f"the stand-in launcher started {pids_file.read_text() if pids_file.exists() else 'nothing'}")
+
+
+def kill_leftovers(pids: List[int]) -> None:
+    for pid in pids:  # only what this test started, if the code under test left it running
+        if live(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_children_a_launcher_leaves_behind_are_stopped(tmp_path):
+    from cosmos_exp.train.cosmos_rl.launch import run_launcher
+
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(STAND_IN)
+    pids_file = tmp_path / "pids"
+    code = run_launcher([sys.executable, str(launcher), "launcher-exit", str(pids_file)], tmp_path, grace_s=1.0)
+    pids = started_pids(pids_file)
+    try:
+        assert code == 3
+        assert [p for p in pids if live(p)] == []  # the stubborn child too, after the grace period
+    finally:
+        kill_leftovers(pids)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_reaches_the_launchers_whole_process_group(tmp_path, sent):
+    """SIGTERM to cosmos-exp: the launcher (which ignores it) and every process it started, their children
+    included, are gone once cosmos-exp has exited; none survives holding a GPU."""
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(STAND_IN)
+    pids_file = tmp_path / "pids"
+    code = ("import sys\nfrom pathlib import Path\nfrom cosmos_exp.train.cosmos_rl.launch import run_launcher\n"
+            "run_launcher(sys.argv[1:], Path('.'), grace_s=1.0)\n")
+    ours = subprocess.Popen([sys.executable, "-c", code, sys.executable, str(launcher), "launcher-sleep", str(pids_file)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids: List[int] = []
+    try:
+        pids = started_pids(pids_file)
+        ours.send_signal(sent)
+        _, err = ours.communicate(timeout=120)
+        assert "TrainingInterrupted: stopped by " + signal.Signals(sent).name in err
+        assert [p for p in pids if live(p)] == []
+    finally:
+        ours.kill()
+        kill_leftovers(pids)
+
+
+# --- items longer than model_max_length ---------------------------------------------------------------------
+
+# The Reason 2 recipe's vision settings and model_max_length.
+REAL_RES = ["dataset.vision.nframes=16", "dataset.vision.max_pixels=360000", "model.model_max_length=4096"]
+
+
+@pytest.fixture(scope="module")
+def mixed_resolution(tmp_path_factory) -> Path:
+    """A training split of one real-resolution clip (1936x1220, the Reason 2 evaluation clips' size) and two
+    small ones."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from cosmos_exp.config.data import DatasetConfig, SyntheticConfig, VisionConfig
+    from cosmos_exp.data.synthetic import generate_synthetic_av
+
+    root = tmp_path_factory.mktemp("mixed")
+    real = root / "data"
+    generate_synthetic_av(OmegaConf.structured(DatasetConfig(
+        root=str(real), name="real", vision=VisionConfig(),
+        synthetic=SyntheticConfig(num_train=1, num_eval=1, seconds=1.0, fps=16, width=1936, height=1220))))
+    make_synthetic(root / "small", num_train=3, num_eval=1, seconds=1.0, fps=16, seed=1)
+    for i in (1, 2):
+        for sub, suffix in (("videos", ".camera_front_wide_120fov.mp4"), ("metas", ".label.json")):
+            shutil.copy(root / "small" / "train" / sub / f"synth_train_{i:04d}{suffix}", real / "train" / sub)
+    return real
+
+
+@pytest.mark.parametrize("family,tokens,vision", [("tiny_qwen2_5_vl", 4635, 3536), ("tiny_qwen3_vl", 3779, 2576)])
+def test_the_count_is_the_processors_own_limit(prepared, mixed_resolution, family, tokens, vision):
+    """Counted from one frame, the real-resolution clip needs exactly as many tokens as encoding it does: at
+    that model_max_length it trains, one fewer and the processor refuses it. (Qwen2.5-VL, 16 frames at
+    360,000 px: 3,536 vision tokens, as the cookbook's Reason 1 setting gives; with its caption, over 4,096.)"""
+    from cosmos_exp.data.datasets import build_dataset
+    from cosmos_exp.data.processor import Processor
+
+    cfg = compose_typed(["dataset=synthetic_av", f"dataset.root={mixed_resolution}", *REAL_RES])
+    samples, _ = build_dataset(cfg.dataset, "train")
+    (real,) = [s for s in samples if s.id == "synth_train_0000"]
+    processor = Processor.from_pretrained(prepared[family])
+    assert processor.count_tokens(real.conversation, cfg.dataset.vision) == (tokens, vision)
+    for limit, fits in ((tokens, True), (tokens - 1, False)):
+        processor.model_max_length = limit
+        if fits:
+            assert processor.encode(real.conversation, cfg.dataset.vision)["input_ids"].shape[0] >= tokens
+        else:
+            with pytest.raises(ValueError, match=f"exceed model_max_length={limit}"):
+                processor.encode(real.conversation, cfg.dataset.vision)
+
+
+def test_an_overlong_item_stops_the_run_before_the_launch(setup, mixed_resolution):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args({**setup, "data": mixed_resolution}, *REAL_RES), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert ("config error at 'model.model_max_length': 1 of 3 training items need more than 4096 tokens, which "
+            "cosmos-rl would cut silently (the first: ") in proc.stderr
+    assert "synth_train_0000.camera_front_wide_120fov.mp4, 4635 tokens, 3536 of them vision)" in proc.stderr
+    assert "backend.overlong=skip" in proc.stderr
+    assert not argv_out.exists()  # cosmos-rl never started
+
+
+def test_overlong_items_can_be_left_out_with_a_report(setup, mixed_resolution):
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args({**setup, "data": mixed_resolution}, *REAL_RES, "backend.overlong=skip"),
+                   cwd=setup["root"], env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(argv_out.read_text())["caches"] == {"conversations_train.json": 2}  # what the roles read
+    (run,) = run_dirs(setup["outputs"])
+    report = json.loads((run / "cosmos_rl" / "data_report_train.json").read_text())
+    assert (report["found"], report["used"], report["skipped_by_kind"]) == (3, 2, {"overlong": 1})
+    (item,) = report["skipped_items"]
+    assert item["file"].endswith("synth_train_0000.camera_front_wide_120fov.mp4")
+    assert item["reason"] == "overlong: 4635 tokens (3536 vision) exceed model.model_max_length=4096"

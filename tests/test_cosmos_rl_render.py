@@ -8,26 +8,21 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from cosmos_exp.config import ConfigError, register_configs
-from cosmos_exp.config.validate import check_backend, check_choices, typed, validate
+from cosmos_exp.config import ConfigError
+from cosmos_exp.config.validate import check_backend, check_choices, validate
 from cosmos_exp.train.cosmos_rl import pydantic_check, render, schema, toml_io
 from cosmos_exp.train.cosmos_rl.document import validated_document
 
-from conftest import CONF_DIR
+from _compose import compose_typed
 
-register_configs()
 RUN_DIR = Path("/runs/2026-01-01/r1")
 HAVE_COSMOS_RL = pydantic_check.load_config_class() is not None
 
 
 def make_cfg(overrides: List[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return typed(compose(config_name="config", overrides=["backend=cosmos_rl", *overrides]))
+    return compose_typed(["backend=cosmos_rl", *overrides])
 
 
 @pytest.fixture
@@ -55,7 +50,9 @@ def test_recipe_toml_round_trips_with_the_recipe_values(recipe_cfg, tmp_path):
     assert policy["model_max_length"] == 4096
     assert policy["parallelism"] == {"n_init_replicas": 1, "tp_size": 1, "dp_shard_size": 8, "cp_size": 1,
                                      "pp_size": 1, "dp_replicate_size": 1, "ep_size": 1}
+    # The cookbook's 32 per GPU x dp_shard 8 = 256 samples per optimizer step, uncompiled.
     assert (train["epoch"], train["train_batch_per_replica"], train["train_policy"]["mini_batch"]) == (3, 32, 4)
+    assert recipe_cfg.train.global_batch_size == 256 and train["compile"] is False
     assert train["optm_lr"] == 2e-7 and train["optm_warmup_steps"] == 0.03 and train["optm_decay_type"] == "cosine"
     assert (train["optm_grad_norm_clip"], train["optm_weight_decay"], train["seed"]) == (1.0, 0.01, 42)
     assert train["ckpt"] == {"enable_checkpoint": True, "save_freq": 20, "max_keep": -1, "export_safetensors": True}
@@ -69,8 +66,23 @@ def test_recipe_toml_round_trips_with_the_recipe_values(recipe_cfg, tmp_path):
     assert ours["dataset"]["kind"] == "blend" and ours["run_dir"] == str(RUN_DIR)
 
 
-def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
-    cfg = make_cfg(["experiment=demo", "train.warmup_ratio=null", "train.warmup_steps=7", "train.keep_last=2",
+@pytest.fixture
+def legacy_checkpoint(tmp_path: Path) -> Path:
+    """A Qwen2.5-VL checkpoint with the original key layout (visual.*, model.layers.*), weights of size 0."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    model = tmp_path / "qwen2_5_vl"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
+    keys = ["visual.blocks.0.attn.qkv.weight", "visual.blocks.0.attn.qkv.bias", "model.embed_tokens.weight",
+            "model.layers.0.mlp.up_proj.weight", "model.layers.0.self_attn.q_proj.bias", "lm_head.weight"]
+    save_file({k: np.zeros(0, dtype=np.float32) for k in keys}, str(model / "model.safetensors"))
+    return model
+
+
+def test_demo_toml_maps_steps_warmup_schedule_and_keep(legacy_checkpoint):
+    cfg = make_cfg(["experiment=demo", f"model.path={legacy_checkpoint}", "train.warmup_ratio=null", "train.warmup_steps=7", "train.keep_last=2",
                     "train.lr_schedule=constant", "train.freeze=[model.visual.*]", "model.dtype=bf16", "train.max_steps=123",
                     "train.gradient_checkpointing=true", "parallelism.nproc_per_node=4", "parallelism.tp_size=2"])
     rendered = render.render(cfg, RUN_DIR)
@@ -80,23 +92,24 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(tmp_path):
     train = doc["train"]
     assert isinstance(train["optm_warmup_steps"], int) and train["optm_warmup_steps"] == 7
     assert train["optm_decay_type"] == "none" and train["max_num_steps"] == 123 and train["ckpt"]["max_keep"] == 2
-    assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (4, 2, 3e-3)
+    # global 4 over 4 GPUs in tp pairs: 2 data-parallel ranks of 2 samples each.
+    assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (2, 2, 3e-3)
     assert train["param_dtype"] == "bfloat16" and doc["policy"]["model_gradient_checkpointing"] is True
     assert doc["validation"] == {"enable": True, "freq": cfg.train.eval_every, "batch_size": 2,
                                  "val_before_train": False}
     # dp_shard_size=-1 becomes explicit: cosmos-rl's launcher would count -1 as 1 GPU.
     assert (doc["policy"]["parallelism"]["tp_size"], doc["policy"]["parallelism"]["dp_shard_size"]) == (2, 2)
-    # fnmatch patterns become anchored regexes (cosmos-rl uses re.search).
+    # fnmatch patterns become anchored regexes (cosmos-rl uses re.search) in its names: visual.* for Qwen2.5-VL.
     (pattern,) = doc["policy"]["freeze_pattern"]
-    assert re.search(pattern, "model.visual.blocks.0.attn.qkv.weight")
-    assert not re.search(pattern, "lm_head.model.visual.x") and not re.search(pattern, "model.language.w")
+    assert re.search(pattern, "visual.blocks.0.attn.qkv.weight")
+    assert not re.search(pattern, "model.lm_head.visual.x") and not re.search(pattern, "model.layers.0.w")
 
 
-def test_cosmos_rl_reads_our_toml_the_same(recipe_cfg):
+def test_cosmos_rl_reads_our_toml_the_same(recipe_cfg, legacy_checkpoint):
     """cosmos-rl loads the file with the `toml` package (0.10.2), re-dumps it to a temporary copy and loads
     that in every role: our text must survive both (regex freeze patterns with backslashes included)."""
     toml = pytest.importorskip("toml")
-    cfg = make_cfg(["experiment=demo", "train.freeze=[model.visual.*,'*.bias']"])
+    cfg = make_cfg(["experiment=demo", f"model.path={legacy_checkpoint}", "train.freeze=[model.visual.*,'*.bias']"])
     for config in (recipe_cfg, cfg):
         text = toml_io.dumps(render.render(config, RUN_DIR))
         ours = tomllib.loads(text)
@@ -173,7 +186,7 @@ needs_cosmos_rl = pytest.mark.skipif(not HAVE_COSMOS_RL, reason="cosmos-rl 0.4.7
 
 
 @needs_cosmos_rl
-def test_cosmos_rl_pydantic_accepts_ours_and_leaves_no_trace(recipe_cfg):
+def test_cosmos_rl_pydantic_accepts_ours_and_leaves_no_trace(recipe_cfg, legacy_checkpoint):
     doc = tomllib.loads(toml_io.dumps(render.render(recipe_cfg, RUN_DIR)))
     before = json.dumps(doc, sort_keys=True)
     assert pydantic_check.validate(doc) is None
@@ -182,8 +195,8 @@ def test_cosmos_rl_pydantic_accepts_ours_and_leaves_no_trace(recipe_cfg):
     assert not [m for m in sys.modules if m == "cosmos_rl" or m.startswith("cosmos_rl.")]
     parsed, note = validated_document(recipe_cfg, RUN_DIR)
     assert note.endswith("passed") and parsed["train"]["epoch"] == 3
-    demo = make_cfg(["experiment=demo", "train.freeze=[model.visual.*]", "train.warmup_ratio=null",
-                     "train.warmup_steps=3", "model.dtype=bf16"])  # validation on, freeze, warm-up steps, dtype
+    demo = make_cfg(["experiment=demo", f"model.path={legacy_checkpoint}", "train.freeze=[model.visual.*]",
+                     "train.warmup_ratio=null", "train.warmup_steps=3", "model.dtype=bf16"])  # validation on, freeze, warm-up steps, dtype
     assert pydantic_check.validate(toml_io.round_trip(render.render(demo, RUN_DIR))) is None
 
 

@@ -16,8 +16,8 @@ from cosmos_exp.repro.metadata import code_state, git_state, source_root
 from cosmos_exp.run import CONF_DIR, stage_module
 from cosmos_exp.sweep.preflight import preflight, split_argv
 from cosmos_exp.train.cosmos_rl import entry as cosmos_rl_entry
-from cosmos_exp.train.cosmos_rl.launch import (PYTHONPATH_DIR, environment_site_dirs, launch_env, launcher_bin_dir,
-                                               package_link_dir)
+from cosmos_exp.train.cosmos_rl.environment import (PYTHONPATH_DIR, environment_site_dirs, launch_env,
+                                                    launcher_bin_dir, package_link_dir)
 
 from conftest import REPO_ROOT, run_cli
 

@@ -14,6 +14,8 @@ from cosmos_exp.runtime.launcher import (FAIL_FAST, RUN_TO_END, LaunchInterrupte
 from cosmos_exp.runtime.topology import topology
 from cosmos_exp.worker import main as worker_main, start_ranks
 
+from _processes import live as _live
+
 HEADER = "import os, sys, time, signal, subprocess\nr = int(os.environ['RANK'])\nd = sys.argv[1]\n"
 
 
@@ -28,15 +30,6 @@ def _wait_for(paths, limit_s: float = 60.0) -> None:
     while not all(p.exists() for p in paths):
         assert time.monotonic() < deadline, f"never appeared: {[str(p) for p in paths if not p.exists()]}"
         time.sleep(0.02)
-
-
-def _live(pid: int) -> bool:
-    """Running (a zombie no one reaped yet is dead: this machine's PID 1 does not reap orphans)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _group(pgid: int) -> list:

@@ -126,7 +126,7 @@ def test_deepspeed_config_from_parallelism():
     gpu = deepspeed_config(OmegaConf.structured(ParallelismConfig(zero_stage=2)), train, 1, on_gpu=True)
     assert gpu["bf16"]["enabled"] is True and "offload_optimizer" not in gpu["zero_optimization"]
     assert gpu["gradient_accumulation_steps"] == 4
-    with pytest.raises(ValueError, match="not a multiple"):
+    with pytest.raises(ValueError, match="must be a multiple of 3"):
         grad_accumulation(_train(micro_batch_size=3, global_batch_size=8), 1)
 
 

@@ -200,7 +200,8 @@ def test_dry_run_plan_lists_items_processes_and_checkpoints(inputs, tmp_path):
     assert out.count("cosmos_exp.worker <run_dir> sft") == 2
     assert "checkpoints/step_4/" in out and "checkpoints/step_5/" in out and "checkpoints/step_2/" not in out
     assert "1 older checkpoint(s) are written and then removed" in out
-    assert "2 process(es), ZeRO-2, micro batch 1, grad accumulation 1" in out
+    assert "2 samples per optimizer step = 2 data-parallel rank(s) x 1 per micro-batch x 1 accumulation step(s)" in out
+    assert "2 process(es), ZeRO-2, 5 optimiser steps" in out
     assert not (tmp_path / "outputs").exists()
 
 

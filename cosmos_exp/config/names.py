@@ -21,6 +21,7 @@ COSMOS_RL_LOGGERS = ("console", "wandb")  # what cosmos-rl 0.4.7 logs to
 DIST_BACKENDS = ("auto", "nccl", "gloo")
 ENGINES = ("transformers", "vllm")
 PYDANTIC_MODES = ("auto", "always", "never")  # backend.pydantic_check
+OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")

@@ -29,7 +29,9 @@ class TrainConfig:
     epochs: int = 3
     max_steps: Optional[int] = None
     micro_batch_size: int = 4  # per process, per forward ("mini_batch" in cosmos-rl)
-    global_batch_size: int = 32  # per optimiser step over all processes ("train_batch_per_replica")
+    # Samples per optimiser step over all data-parallel ranks, on every backend (cosmos-rl's per-rank
+    # train_batch_per_replica is rendered as this / its data-parallel ranks: config/batch.py).
+    global_batch_size: int = 32
     grad_clip: float = 1.0
     gradient_checkpointing: bool = False
     save_every: int = 20

@@ -13,10 +13,11 @@ from typing import Callable, List
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
-                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, PYDANTIC_MODES, STAGES,
-                                     STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
+                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
+                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
                                      TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -79,6 +80,7 @@ def check_choices(cfg: Config) -> None:
     for i, logger in enumerate(cfg.train.loggers):
         _one_of(f"train.loggers[{i}]", logger, LOGGERS)
     _one_of("backend.pydantic_check", cfg.backend.pydantic_check, PYDANTIC_MODES)
+    _one_of("backend.overlong", cfg.backend.overlong, OVERLONG_POLICIES)
 
 
 def check_vision(cfg: Config) -> None:
@@ -174,12 +176,7 @@ def check_train(cfg: Config) -> None:
         raise ConfigError("train.lr", f"must be > 0, got {t.lr}")
     if len(t.betas) != 2:
         raise ConfigError("train.betas", f"AdamW takes two betas, got {list(t.betas)}")
-    per_step = t.micro_batch_size * world_size(cfg)
-    if t.micro_batch_size < 1 or t.global_batch_size % per_step:
-        raise ConfigError("train.global_batch_size",
-                          f"{t.global_batch_size} is not a multiple of micro_batch_size ({t.micro_batch_size}) "
-                          f"x world size ({world_size(cfg)})",
-                          "gradient accumulation = global / (micro x world) must be a whole number")
+    batch_layout(cfg)  # global_batch_size splits evenly over the data-parallel ranks
     if t.save_every < 1:
         raise ConfigError("train.save_every", f"must be >= 1, got {t.save_every}")
     if t.keep_last is not None and t.keep_last < 1:

@@ -20,10 +20,11 @@ Only the target and its `<|im_end|>` carry labels.
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from cosmos_exp.data.conversation import split_conversation
-from cosmos_exp.data.preprocess import FAMILIES, VisionSpec, num_video_tokens, preprocess_frames, preprocess_images
+from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, preprocess_frames, preprocess_images,
+                                        target_size)
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
 from cosmos_exp.repro.atomic import write_text_atomic
@@ -182,23 +183,12 @@ class Processor:
         """Tensors for one sample (see the module docstring for the layout)."""
         import torch
 
-        system, user_text, video, target = split_conversation(conversation)
-        path = video["video"]
+        path = split_conversation(conversation)[2]["video"]
         v = self.encode_video(path, vision)
         grid = v["video_grid_thw"][0].tolist()
-        video_ids = self.video_token_ids(grid, v["indices"], v["video_fps"])
-
-        prompt = self.text_ids(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>")
-        prompt += video_ids
-        prompt += self.text_ids(f"<|vision_end|>{user_text}<|im_end|>\n")
-        if add_generation_prompt or target is not None:
-            prompt += self.text_ids("<|im_start|>assistant\n")
-        answer: List[int] = []
-        if target is not None and not add_generation_prompt:
-            answer = self.text_ids(target) + [self.im_end_id]
-        tail = self.text_ids("\n") if answer else []
-
-        n_vision = sum(1 for i in video_ids if i == self.video_pad_id)
+        prompt, answer, tail = self._turn_ids(conversation, self.video_token_ids(grid, v["indices"], v["video_fps"]),
+                                              add_generation_prompt)
+        n_vision = prompt.count(self.video_pad_id)
         limit = self.model_max_length
         if len(prompt) > limit:
             t, h, w = grid
@@ -235,6 +225,38 @@ class Processor:
             fps = sampled_fps(len(v["indices"]), v["num_frames"], v["video_fps"])
             out["second_per_grid_ts"] = torch.tensor([self.spec.temporal_patch_size / fps], dtype=torch.float32)
         return out
+
+    def _turn_ids(self, conversation: List[dict], video_ids: List[int],
+                  add_generation_prompt: bool) -> Tuple[List[int], List[int], List[int]]:
+        """(prompt, answer with its <|im_end|>, tail) token ids of a conversation whose clip is `video_ids`."""
+        system, user_text, _, target = split_conversation(conversation)
+        prompt = self.text_ids(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<|vision_start|>")
+        prompt += video_ids
+        prompt += self.text_ids(f"<|vision_end|>{user_text}<|im_end|>\n")
+        if add_generation_prompt or target is not None:
+            prompt += self.text_ids("<|im_start|>assistant\n")
+        answer: List[int] = []
+        if target is not None and not add_generation_prompt:
+            answer = self.text_ids(target) + [self.im_end_id]
+        tail = self.text_ids("\n") if answer else []
+        return prompt, answer, tail
+
+    def count_tokens(self, conversation: List[dict], vision) -> Tuple[int, int]:
+        """(prompt + answer tokens, vision tokens) of a training conversation as encode() lays it out, the
+        clip's size read from its first sampled frame instead of decoding and resizing all of them."""
+        path = split_conversation(conversation)[2]["video"]
+        with open_video(path, vision.backend) as reader:
+            try:
+                indices, _ = sample_frames(reader.num_frames, reader.fps, vision, self.spec.temporal_patch_size)
+            except FrameSamplingError as exc:
+                raise VideoError(f"{path}: {exc}") from None
+            height, width = reader.get_frames(indices[:1]).shape[1:3]
+            fps = reader.fps
+        h, w = target_size(self.spec, len(indices), height, width, vision)
+        tps, patch = self.spec.temporal_patch_size, self.spec.patch_size
+        grid = (-(-len(indices) // tps), h // patch, w // patch)  # frames padded to whole temporal patches
+        prompt, answer, _ = self._turn_ids(conversation, self.video_token_ids(grid, indices, fps), False)
+        return len(prompt) + len(answer), prompt.count(self.video_pad_id)
 
     # -- batching ------------------------------------------------------------------------------
 

@@ -12,9 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from typing import IO, Callable, Dict, Optional, Sequence, Union
+from pathlib import Path
+from typing import IO, Callable, Dict, List, Optional, Sequence, Union
 
 _PR_SET_PDEATHSIG = 1
+KILL_WAIT_S = 10.0
 Output = Union[None, int, IO]
 
 
@@ -70,3 +72,45 @@ def stop_all(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
     for proc in procs:
         signal_group(proc, signal.SIGKILL)
         proc.wait()
+
+
+def group_members(pgid: int) -> List[int]:
+    """The live processes of process group `pgid` (zombies left for an init that does not reap are not
+    alive); read from /proc, or [pgid] while the group can still be signalled where there is no /proc."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    found = []
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")"
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """Stop proc (the leader of its own group) and every process of its group, including those that outlived
+    it: SIGTERM to the group, up to grace_s for all of them to exit, then SIGKILL to whatever is left."""
+    if proc.poll() is not None and not group_members(proc.pid):
+        return
+    signal_group(proc, signal.SIGTERM)
+    _wait_group(proc, grace_s)
+    signal_group(proc, signal.SIGKILL)
+    _wait_group(proc, KILL_WAIT_S)  # a killed process is gone only once the kernel has run its exit
+    proc.wait()
+
+
+def _wait_group(proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (proc.poll() is None or group_members(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)

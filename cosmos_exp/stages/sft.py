@@ -6,13 +6,13 @@ from typing import Any, Dict
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp import rundir
 from cosmos_exp.runtime.launcher import FAIL_FAST, LaunchInterrupted, RanksFailed
 from cosmos_exp.runtime.rendezvous import lone_process, rendezvous_port
 from cosmos_exp.runtime.topology import topology
 from cosmos_exp.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
-from cosmos_exp.train.ds_config import grad_accumulation
 from cosmos_exp.train.signals import TrainingInterrupted
 
 
@@ -47,7 +47,8 @@ def plan(cfg: Config) -> Plan:
     p.add_input(f"train items ({cfg.dataset.train_split})", str(cfg.dataset.root), n_train)
     if cfg.train.eval_every:
         p.add_input(f"held-out items ({cfg.dataset.eval_split})", str(cfg.dataset.root), _count(cfg, cfg.dataset.eval_split))
-    accum = grad_accumulation(cfg.train, world)
+    batch = batch_layout(cfg)
+    accum = batch.accumulation
     if cfg.train.max_steps is not None:
         total = int(cfg.train.max_steps)
     elif n_train is not None:
@@ -69,8 +70,8 @@ def plan(cfg: Config) -> Plan:
     elif world > 1:
         p.commands += [worker_argv(Path("<run_dir>"), "sft")] * world
         p.notes.append(f"{world} worker processes (RANK 0..{world - 1}, MASTER_PORT={cfg.parallelism.master_port})")
-    p.notes.append(f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, micro batch {cfg.train.micro_batch_size}, "
-                   f"grad accumulation {accum}, global batch {cfg.train.global_batch_size}, "
+    p.notes.append(batch.describe())
+    p.notes.append(f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, "
                    f"{total if total is not None else '?'} optimiser steps, resume={cfg.train.resume}")
     return p
 

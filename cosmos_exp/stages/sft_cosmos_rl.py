@@ -2,10 +2,12 @@
 publish its Hugging Face exports as checkpoints/step_N.
 
 plan() renders and validates the TOML completely (strict 0.4.7 key check, then cosmos-rl's own pydantic
-validation when it is importable) and, outside dry runs, checks that cosmos-rl, redis-server and the GPUs
-are there: every problem stops the run before its directory is kept.
+validation when it is importable) and, outside dry runs, checks that cosmos-rl, redis-server, redis-cli and the GPUs
+are there and that cosmos-rl's environment imports what its roles need: every problem stops the run
+before its directory is kept.
 """
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -14,14 +16,18 @@ from typing import Any, Dict, Optional
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train.cosmos_rl import render
-from cosmos_exp.train.cosmos_rl.document import PLACEHOLDER_RUN_DIR, check_shell_safe, validated_document, write_toml
+from cosmos_exp.train.cosmos_rl.document import (PLACEHOLDER_RUN_DIR, check_shell_safe, toml_text, validated_document,
+                                                 write_toml)
 from cosmos_exp.train.cosmos_rl.entry import CACHE_PREFIX, REPORT_PREFIX
-from cosmos_exp.train.cosmos_rl.launch import (PYTHONPATH_DIR, LaunchError, launch_argv, launcher_version, preflight,
-                                               role_env, run_launcher)
+from cosmos_exp.train.cosmos_rl.environment import PYTHONPATH_DIR, launcher_version, role_env, video_reader_note
+from cosmos_exp.train.cosmos_rl.launch import LaunchError, launch_argv, preflight, preflight_error, run_launcher
+from cosmos_exp.train.cosmos_rl.overlong import prepare_training_split
 
+log = logging.getLogger("cosmos_exp")
 SCHEMA_VERSION = "0.4.7"  # the cosmos-rl release schema.py and the pydantic check are written against
 
 
@@ -57,21 +63,27 @@ def plan(cfg: Config) -> Plan:
                   f"{render.OUTPUT_ROOT}/{render.TIMESTAMP}/safetensors/step_N/ (Hugging Face exports)",
                   f"{rundir.CHECKPOINTS_DIR}/step_N/ (links to the exports) and {rundir.CHECKPOINTS_DIR}/{rundir.LATEST}",
                   f"{render.OUTPUT_ROOT}/{REPORT_PREFIX}<split>.json (skipped items, by file and reason)",
-                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations, built once per launch by "
-                  "the first role, read by the others)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
+                  f"{render.OUTPUT_ROOT}/{CACHE_PREFIX}<split>.json (the conversations: the training split's "
+                  f"built before the launch, items over model_max_length={cfg.model.model_max_length} tokens "
+                  f"{'refused' if cfg.backend.overlong == 'refuse' else 'left out'} (backend.overlong); the "
+                  "held-out split's by the first role)", f"{rundir.METRICS_JSONL} (loss, grad_norm, lr, eval_loss per step)",
                   rundir.TRAIN_RESULT]
     check_shell_safe(cfg, run_dir)
     p.commands.append(launch_argv(cfg, run_dir))
     par = doc["policy"]["parallelism"]
     p.notes.append(f"TOML {run_dir / render.TOML_NAME}: strict cosmos-rl 0.4.7 key check passed; {pydantic_note}")
+    per_rank, mini = doc["train"]["train_batch_per_replica"], doc["train"]["train_policy"]["mini_batch"]
+    p.notes.append(f"{batch_layout(cfg).describe()} (cosmos-rl: train_batch_per_replica {per_rank} per rank x "
+                   f"dp_shard {par['dp_shard_size']} x dp_replicate {par['dp_replicate_size']}, in mini-batches of "
+                   f"{mini})")
     p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
-                   f"{par['dp_shard_size']}), {doc['train']['train_batch_per_replica']} samples per step in "
-                   f"mini-batches of {doc['train']['train_policy']['mini_batch']}, {doc['train']['epoch']} epoch(s)"
+                   f"{par['dp_shard_size']}), {doc['train']['epoch']} epoch(s)"
                    + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "
                    f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
                    f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
     p.notes.append(f"cosmos-rl's roles import cosmos_exp from {run_dir / PYTHONPATH_DIR} (a link to this package, "
                    "nothing else of this environment) with its launcher's bin/ first on PATH")
+    p.notes.append(video_reader_note(cfg))
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
                        "(eval_loss in metrics.jsonl)")
@@ -82,12 +94,14 @@ def plan(cfg: Config) -> Plan:
                        f": the TOML is checked against the {SCHEMA_VERSION} schema, keys may differ"))
     problems = preflight(cfg)
     if problems and not cfg.dry_run:
-        key, message, hint = problems[0]
-        raise ConfigError(key, message, hint)
+        raise preflight_error(problems)
     for key, message, hint in problems:
         p.notes.append(f"launch check ({key}): {message} ({hint})")
     if not problems:
-        p.notes.append("launch check: cosmos-rl, redis-server and the GPUs are there")
+        p.notes.append("launch check: cosmos-rl's environment imports what its roles need; redis-server, "
+                       "redis-cli and the GPUs are there")
+    if cfg.dry_run:  # the file itself, as a launch writes it (a real run has it in the run directory)
+        p.documents.append((str(run_dir / render.TOML_NAME), toml_text(doc)))
     return p
 
 
@@ -98,12 +112,13 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     toml_path, doc = write_toml(cfg, run_dir)
     problems = preflight(cfg)
     if problems:
-        raise LaunchError("; ".join(f"{m} ({h})" for _, m, h in problems))
+        raise LaunchError(str(preflight_error(problems)))
     if not (run_dir / rundir.RESOLVED_YAML).is_file():
         raise LaunchError(f"{run_dir}/{rundir.RESOLVED_YAML} is missing: the entry script reads the config from it")
     (run_dir / render.LOG_DIR).mkdir(parents=True, exist_ok=True)
     for stale in (run_dir / render.OUTPUT_ROOT).glob(f"{CACHE_PREFIX}*.json"):
         stale.unlink()  # the entry's dataset cache of an earlier launch: this launch sees the data as it is now
+    log.info("training data: %s", prepare_training_split(cfg, run_dir))  # over-long items refused or left out
     argv = launch_argv(cfg, run_dir)
     try:
         # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).

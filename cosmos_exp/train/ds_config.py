@@ -2,16 +2,14 @@
 
 from typing import Any, Dict
 
+from cosmos_exp.config.batch import split_batch
 from cosmos_exp.config.train import TrainConfig
 from cosmos_exp.config.parallel import ParallelismConfig
 
 
 def grad_accumulation(train: TrainConfig, world_size: int) -> int:
-    per_step = train.micro_batch_size * world_size
-    if train.global_batch_size % per_step:
-        raise ValueError(f"train.global_batch_size {train.global_batch_size} is not a multiple of "
-                         f"micro_batch_size x world size = {per_step}")
-    return train.global_batch_size // per_step
+    """Micro-batches per optimizer step on each rank (every rank of our loop is a data-parallel one)."""
+    return split_batch(int(train.global_batch_size), world_size, int(train.micro_batch_size)).accumulation
 
 
 def deepspeed_config(parallelism: ParallelismConfig, train: TrainConfig, world_size: int, on_gpu: bool) -> Dict[str, Any]:

@@ -50,10 +50,14 @@ def validated_document(cfg: Config, run_dir: Path) -> Tuple[Dict[str, Any], str]
     return parsed, "cosmos-rl pydantic validation: passed"
 
 
+def toml_text(doc: Dict[str, Any]) -> str:
+    """The file's text: what cosmos-rl reads, and what a dry run shows."""
+    return "# Rendered by cosmos-exp from resolved.yaml; edit the config, not this file.\n" + toml_io.dumps(doc)
+
+
 def write_toml(cfg: Config, run_dir: Path) -> Tuple[Path, Dict[str, Any]]:
     """Render, validate and atomically write <run_dir>/cosmos_rl.toml; returns its path and document."""
     doc, _ = validated_document(cfg, run_dir)
     path = Path(run_dir) / render.TOML_NAME
-    write_text_atomic(path, "# Rendered by cosmos-exp from resolved.yaml; edit the config, not this file.\n"
-                      + toml_io.dumps(doc))
+    write_text_atomic(path, toml_text(doc))
     return path, doc

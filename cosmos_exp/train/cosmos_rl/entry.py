@@ -60,12 +60,11 @@ def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]
 
     cosmos-rl builds the dataset in the controller and in each policy rank; building means listing,
     parsing labels and opening every clip, so the first process builds under a file lock and writes the
-    result (and the data report) into the run directory, the others read it. The stage removes the cache
-    before each launch, so a relaunch sees the data as it is then."""
+    result (and the data report) into the run directory, the others read it. Before each launch the stage
+    removes the caches and writes the training split's itself, without the items too long to train
+    (overlong.py), so a relaunch sees the data as it is then."""
     import fcntl
     import json
-
-    from cosmos_exp.repro.atomic import write_json_atomic
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -82,13 +81,22 @@ def load_conversations(run_dir: Path, split: Optional[str] = None) -> List[list]
         from cosmos_exp.data.datasets import build_dataset
 
         samples, report = build_dataset(cfg.dataset, split)
-        write_json_atomic(report_path(run_dir, split), report.to_dict())
         print(f"cosmos-exp entry: built {report.summary()}", file=sys.stderr)
-        if not samples:
-            raise ValueError(f"no usable samples in {cfg.dataset.name}/{split}; see {report_path(run_dir, split)}")
-        items = [s.conversation for s in samples]
-        write_json_atomic(cache, {"dataset": str(cfg.dataset.name), "split": split, "conversations": items})
-        return items
+        return write_conversations(run_dir, split, samples, report)
+
+
+def write_conversations(run_dir: Path, split: str, samples: list, report: Any) -> List[list]:
+    """The split's data report and conversation cache, which every role reads (the stage writes them before
+    the launch, having left out what cannot train; run by hand, the first role does)."""
+    from cosmos_exp.repro.atomic import write_json_atomic
+
+    write_json_atomic(report_path(run_dir, split), report.to_dict())
+    if not samples:
+        raise ValueError(f"no usable samples in {report.dataset}/{split}; see {report_path(run_dir, split)}")
+    items = [s.conversation for s in samples]
+    write_json_atomic(cache_path(run_dir, split), {"dataset": str(report.dataset), "split": split,
+                                                   "conversations": items})
+    return items
 
 
 class ConversationDataset:
@@ -128,13 +136,15 @@ def dataset_factory(run_dir: Path, split: Optional[str] = None,
 
 def validation_factory(run_dir: Path) -> Optional[Callable[[Any], ConversationDataset]]:
     """The held-out split when train.eval_every is set, as many items as the DeepSpeed loop evaluates
-    (eval_batches micro-batches on every rank); None otherwise."""
+    (eval_batches micro-batches on every data-parallel rank); None otherwise."""
     cfg = load_run_config(run_dir)
     t = cfg.train
     if not t.eval_every:
         return None
-    world = int(cfg.parallelism.nnodes) * int(cfg.parallelism.nproc_per_node)
-    return dataset_factory(run_dir, str(cfg.dataset.eval_split), int(t.eval_batches) * int(t.micro_batch_size) * world)
+    from cosmos_exp.config.batch import data_parallel_ranks
+
+    return dataset_factory(run_dir, str(cfg.dataset.eval_split),
+                           int(t.eval_batches) * int(t.micro_batch_size) * data_parallel_ranks(cfg))
 
 
 def _fix_sys_path() -> None:

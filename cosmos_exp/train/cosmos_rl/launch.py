@@ -1,38 +1,36 @@
 """Start `cosmos-rl` on our TOML and entry script: what must be there first, the argv, signal forwarding.
 
-cosmos-rl needs its launcher on PATH, a redis-server on PATH (its controller starts one; without it the
-launch dies with status 127 and little explanation), free ports for redis and its controller, and GPUs (it
-calls nvidia-smi). We check all of them first and say what is missing and what to do.
-
-cosmos-rl runs in its own environment (transformers<5): its roles must see nothing of ours but the
-cosmos_exp package itself (see role_env).
+cosmos-rl needs its launcher, an environment of its own whose `python` imports what the roles import
+(environment.py), redis-server and redis-cli (its controller starts the one and stops it with the other; a
+missing one ends the launch with status 127 and little explanation), free ports for redis and its controller,
+and GPUs (it calls nvidia-smi). We check all of them first and say what is missing and what to do.
 """
 
 import logging
 import os
 import shlex
 import shutil
-import site
+import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 
+from cosmos_exp.config import ConfigError
 from cosmos_exp.config.schema import Config
-from cosmos_exp.repro.metadata import PACKAGE_DIR
-from cosmos_exp.runtime.processes import stop_all
+from cosmos_exp.runtime.processes import signal_group, stop_group
 from cosmos_exp.runtime.signals import forwarding, names
 from cosmos_exp.train.cosmos_rl.entry import RUN_DIR_FLAG
+from cosmos_exp.train.cosmos_rl.environment import Problem, launcher_bin_dir, missing_modules, roles_env
 from cosmos_exp.train.cosmos_rl.render import LOG_DIR, TOML_NAME, world
 from cosmos_exp.train.signals import TrainingInterrupted
 
 ENTRY_SCRIPT = Path(__file__).resolve().with_name("entry.py")
 STOP_GRACE_S = 60.0
-# <run_dir>/cosmos_rl_pythonpath/cosmos_exp -> the package running now: all of cosmos-exp that cosmos-rl sees.
-PYTHONPATH_DIR = "cosmos_rl_pythonpath"
+REDIS_HINT = "install redis (apt-get install redis-server, which brings redis-tools and its redis-cli; or " \
+             "conda install -c conda-forge redis-server) and put it on PATH"
 log = logging.getLogger("cosmos_exp")
 
 
@@ -46,59 +44,6 @@ def launch_argv(cfg: Config, run_dir: Path) -> List[str]:
     exe = str(cfg.backend.executable)
     return [shutil.which(exe) or exe, "--config", str(run_dir / TOML_NAME), "--log-dir", str(run_dir / LOG_DIR),
             "--port", str(cfg.backend.controller_port), str(ENTRY_SCRIPT), RUN_DIR_FLAG, str(run_dir)]
-
-
-def package_link_dir(run_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
-    """A folder holding one entry, `cosmos_exp`, a link to the package running now. The folder the package
-    itself sits in will not do: for an installed wheel it is this environment's site-packages, and its
-    transformers 5 (and the rest) would shadow cosmos-rl's own stack."""
-    folder = Path(run_dir) / PYTHONPATH_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    link = folder / package_dir.name
-    if os.path.realpath(link) != str(package_dir.resolve()):  # absent, or left by another installation
-        staged = folder / f".{package_dir.name}.{os.getpid()}"
-        if staged.is_symlink():
-            staged.unlink()
-        os.symlink(package_dir.resolve(), staged)
-        os.replace(staged, link)
-    return folder
-
-
-def environment_site_dirs() -> List[Path]:
-    """This Python's own site-packages folders: where cosmos-exp's stack (transformers 5, ...) lives."""
-    paths = [*site.getsitepackages(), site.getusersitepackages(),
-             *(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))]
-    return sorted({Path(p).resolve() for p in paths})
-
-
-def launcher_bin_dir(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[Path]:
-    """The bin/ of cosmos-rl's environment: that of the Python in its launcher's #! line, else the launcher's."""
-    env = os.environ if env is None else env
-    found = shutil.which(executable, path=env.get("PATH"))
-    if found is None:
-        return None
-    interpreter = launcher_interpreter(found)
-    return Path(interpreter).parent if interpreter and os.path.isabs(interpreter) else Path(found).parent
-
-
-def launch_env(pythonpath_dir: Path, bin_dir: Optional[Path], env: Dict[str, str],
-               own_site_dirs: Iterable[Path]) -> Dict[str, str]:
-    """The environment cosmos-rl starts its roles in. PYTHONPATH: the folder holding only cosmos_exp first,
-    and none of this environment's site-packages that ours may carry. PATH: cosmos-rl's bin/ first, because
-    each role is started with a bare `python` (the first on PATH, ours when our venv is activated)."""
-    own = {Path(p).resolve() for p in own_site_dirs}
-    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() not in own]
-    out = dict(env, PYTHONPATH=os.pathsep.join([str(pythonpath_dir), *kept]))
-    if bin_dir is not None:
-        rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != Path(bin_dir)]
-        out["PATH"] = os.pathsep.join([str(bin_dir), *rest])
-    return out
-
-
-def role_env(cfg: Config, run_dir: Path) -> Dict[str, str]:
-    """launch_env for this run: the package link made in the run directory, this process's environment."""
-    return launch_env(package_link_dir(run_dir), launcher_bin_dir(str(cfg.backend.executable)), dict(os.environ),
-                      environment_site_dirs())
 
 
 def port_free(port: int) -> bool:
@@ -115,39 +60,6 @@ def shell_unsafe(argv: List[str]) -> List[str]:
     """Arguments cosmos-rl cannot pass on: it joins the script and its arguments into shell command strings
     without quoting, so a path with a space or a shell character would break or run something else."""
     return [a for a in argv[1:] if shlex.quote(a) != a]
-
-
-def _shebang(executable: str) -> List[str]:
-    """The interpreter command of a Python script's #! line; [] if it is not one."""
-    try:
-        with open(executable, "rb") as f:
-            first = f.readline(512).decode("utf-8", "replace").strip()
-    except OSError:
-        return []
-    if not first.startswith("#!"):
-        return []
-    interpreter = shlex.split(first[2:])
-    return interpreter if interpreter and "python" in Path(interpreter[-1]).name else []
-
-
-def launcher_interpreter(executable: str) -> Optional[str]:
-    """The Python that runs the cosmos-rl launcher (its #! line), as written there."""
-    interpreter = _shebang(executable)
-    return interpreter[-1] if interpreter else None
-
-
-def launcher_version(executable: str, env: Optional[Dict[str, str]] = None) -> Optional[str]:
-    """The cosmos-rl version installed beside its launcher (the Python of the script's #! line); None if
-    that cannot be told (not a Python script, no such package there)."""
-    interpreter = _shebang(executable)
-    if not interpreter:
-        return None
-    code = "from importlib.metadata import version; print(version('cosmos-rl'))"
-    try:
-        out = subprocess.run([*interpreter, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
@@ -169,26 +81,28 @@ def count_gpus(env: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
     return len(gpus), "nvidia-smi -L"
 
 
-def preflight(cfg: Config, env: Optional[Dict[str, str]] = None) -> List[Tuple[str, str, str]]:
-    """What stops a launch on this machine, as (config key, problem, what to do); empty when ready."""
+def preflight(cfg: Config, env: Optional[Dict[str, str]] = None) -> List[Problem]:
+    """What stops a launch on this machine, as (config key, problem, what to do); empty when ready. Tools are
+    looked up on the PATH the roles get (cosmos-rl's bin/ first), modules imported by the roles' `python`."""
     env = dict(os.environ if env is None else env)
-    path = env.get("PATH")
-    problems = []
+    problems: List[Problem] = []
     exe = str(cfg.backend.executable)
-    found_exe = shutil.which(exe, path=path)
+    found_exe = shutil.which(exe, path=env.get("PATH"))
     own_env = "install cosmos-rl==0.4.7 in its own environment (it pins transformers<5) and put its bin/ on " \
               "PATH, or set backend.executable=/path/to/that/env/bin/cosmos-rl"
+    roles = roles_env(cfg, env)
     if found_exe is None:
         problems.append(("backend.executable", f"the cosmos-rl launcher {exe!r} is not on PATH", own_env))
-    elif Path(found_exe).resolve().parent == Path(sys.prefix).resolve() / "bin":
+    elif launcher_bin_dir(exe, env).resolve() == Path(sys.prefix).resolve() / "bin":
         # install.sh --test puts cosmos-rl here without its dependencies, only to validate TOMLs.
         problems.append(("backend.executable", f"{found_exe} is cosmos-exp's own environment, where cosmos-rl is "
                          "installed for TOML validation only (its transformers<5 stack is missing)", own_env))
-    if shutil.which("redis-server", path=path) is None:
-        problems.append(("backend.name", "redis-server is not on PATH; cosmos-rl's controller starts one and "
-                         "the launch fails with status 127 without it",
-                         "install it (apt-get install redis-server, or conda install -c conda-forge redis-server) "
-                         "and put it on PATH"))
+    else:
+        problems += missing_modules(cfg, roles)
+    for tool, why in (("redis-server", "cosmos-rl's controller starts one"),
+                      ("redis-cli", "cosmos-rl's controller stops its redis-server with it")):
+        if shutil.which(tool, path=roles.get("PATH")) is None:
+            problems.append(("backend.name", f"{tool} is not on PATH; {why} (status 127 without it)", REDIS_HINT))
     for key, what in (("backend.redis_port", "redis-server"), ("backend.controller_port", "the cosmos-rl controller")):
         port = int(cfg.backend[key.split(".")[1]])
         if not port_free(port):
@@ -203,18 +117,34 @@ def preflight(cfg: Config, env: Optional[Dict[str, str]] = None) -> List[Tuple[s
     return problems
 
 
-def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None,
-                 every: Optional[Callable[[], object]] = None, every_s: float = 30.0) -> int:
-    """Run cosmos-rl to the end, forwarding stop signals (runtime/signals.py: it checkpoints on SIGUSR1); its
-    exit status. `every` is called every `every_s` seconds while it runs (to publish checkpoints as they appear).
+def preflight_error(problems: List[Problem]) -> ConfigError:
+    """All of the preflight's problems as one error, one line each (the first names the error's key)."""
+    err = ConfigError(*problems[0])
+    err.args = ("\n".join(str(ConfigError(*p)) for p in problems),)
+    return err
 
-    It gets its own session so that a signal meant for the run reaches it once, through us, and so that
-    stopping it stops its whole process group (controller, redis, workers)."""
+
+def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] = None,
+                 every: Optional[Callable[[], object]] = None, every_s: float = 30.0,
+                 grace_s: float = STOP_GRACE_S) -> int:
+    """Run cosmos-rl to the end, passing on stop signals (runtime/signals.py); its exit status. `every` is
+    called every `every_s` seconds while it runs (to publish checkpoints as they appear).
+
+    It leads a session of its own, so a signal meant for the run reaches it once, through us. SIGUSR1 goes to
+    the launcher alone: it hands that one to the policy, which checkpoints and exits. It handles no other
+    signal, and its controller, torchrun ranks and their workers live in its process group: SIGTERM and SIGINT
+    go to the whole group. Whatever of the group outlives the launcher (a failure, a stop, a launcher that left
+    children behind) is stopped too, given grace_s to exit, so nothing keeps holding the GPUs."""
     proc: Optional[subprocess.Popen] = None
 
     def send(sig: int) -> None:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(sig)
+        if proc is None:
+            return
+        if sig == signal.SIGUSR1:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+        else:
+            signal_group(proc, sig)
 
     with forwarding(send, chain=False) as received:
         try:
@@ -229,8 +159,8 @@ def run_launcher(argv: List[str], run_dir: Path, env: Optional[Dict[str, str]] =
                     except Exception as err:  # noqa: BLE001 - a failed look must not stop the training
                         log.warning("while cosmos-rl runs: %s", err)
         finally:
-            if proc is not None and proc.poll() is None:  # we are failing: do not leave cosmos-rl behind
-                stop_all([proc], STOP_GRACE_S)
+            if proc is not None:
+                stop_group(proc, grace_s)
     if received:
-        raise TrainingInterrupted(f"stopped by {names(received)} (forwarded to cosmos-rl, exit status {code})")
+        raise TrainingInterrupted(f"stopped by {names(received)} (passed on to cosmos-rl, exit status {code})")
     return code

@@ -6,15 +6,16 @@ Paths are fixed in advance: cosmos-rl writes under `train.output_dir`, which we 
 """
 
 import copy
-import fnmatch
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from omegaconf import OmegaConf
 
 from cosmos_exp.config.schema import Config
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
+from cosmos_exp.config.batch import batch_layout
+from cosmos_exp.train.cosmos_rl.freeze import freeze_patterns
 
 OUTPUT_ROOT = rundir.COSMOS_RL_DIR  # <run_dir>/cosmos_rl: cosmos-rl's output root (dirname of train.output_dir)
 TIMESTAMP = "sft"
@@ -60,11 +61,6 @@ def _resume(cfg: Config) -> Any:
                       "or use auto / none")
 
 
-def _freeze_patterns(patterns) -> Optional[list]:
-    # Ours are fnmatch patterns over the whole parameter name; cosmos-rl applies re.search.
-    return ["^" + fnmatch.translate(p) for p in patterns] or None
-
-
 def _validation(cfg: Config) -> Dict[str, Any]:
     """Held-out loss every train.eval_every steps (the entry passes the eval split as cosmos-rl's val_dataset)."""
     t = cfg.train
@@ -89,12 +85,14 @@ def _custom(cfg: Config, run_dir: Path) -> Dict[str, Any]:
 def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     """The TOML document (a dict) for an SFT run writing into `run_dir`; backend.toml_overrides merged last."""
     t, m = cfg.train, cfg.model
+    batch = batch_layout(cfg)
     train: Dict[str, Any] = {
         "output_dir": str(output_dir(run_dir)),
         "timestamp": TIMESTAMP,
         "resume": _resume(cfg),
         "epoch": int(t.epochs),
-        "train_batch_per_replica": int(t.global_batch_size),
+        # Per data-parallel rank in cosmos-rl; ours is global (config/batch.py).
+        "train_batch_per_replica": batch.per_rank,
         "seed": int(cfg.seed),
         "optm_name": "AdamW",
         "optm_lr": float(t.lr),
@@ -105,6 +103,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "optm_decay_type": _DECAY[t.lr_schedule],
         "optm_min_lr_factor": float(t.min_lr_ratio),
         "optm_grad_norm_clip": float(t.grad_clip),
+        "compile": bool(cfg.backend.compile),
         "fsdp_offload": bool(cfg.parallelism.offload_optimizer or cfg.parallelism.offload_param),
         "save_ckpt_at_exit": True,
         "signal_to_handle": ["SIGUSR1"],
@@ -116,7 +115,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         train["param_dtype"] = dtype
     train["train_policy"] = {
         "type": "sft",
-        "mini_batch": int(t.micro_batch_size),
+        "mini_batch": batch.micro_batch,
         "dataloader_shuffle": True,
         "dataloader_seed": int(cfg.seed),
         "dataloader_num_workers": int(cfg.dataset.num_workers),
@@ -135,9 +134,8 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "model_gradient_checkpointing": bool(t.gradient_checkpointing),
         "parallelism": _parallelism(cfg),
     }
-    frozen = _freeze_patterns(list(t.freeze))
-    if frozen:
-        policy["freeze_pattern"] = frozen
+    if t.freeze:  # in cosmos-rl's parameter names, checked on the checkpoint's (freeze.py)
+        policy["freeze_pattern"] = freeze_patterns(str(m.family), list(t.freeze), Path(str(m.path)))
     doc: Dict[str, Any] = {
         "redis": str(cfg.backend.redis_port),
         "train": train,
