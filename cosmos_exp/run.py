@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from cosmos_exp import rundir
-from cosmos_exp.config import Config, ConfigError, DataError, register_configs
+from cosmos_exp.config import CONF_DIR, Config, ConfigError, DataError, register_configs
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.repro.record import RunRecord, resolved_yaml
 from cosmos_exp.runtime.topology import topology
@@ -38,10 +38,9 @@ STAGE_MODULES: Dict[str, Any] = {
 }
 EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
 _HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}
-# The config tree ships inside the package (package data), so an installed wheel finds it as a checkout does.
-# An absolute file path, not pkg://: the sweep preflight composes from the same directory with Hydra's
-# compose API, and a lab adds its own presets beside it with --config-dir or hydra.searchpath.
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+# CONF_DIR (config/__init__.py) is an absolute file path, not pkg://: the sweep preflight composes from the same
+# directory with Hydra's compose API, and a lab adds its own presets beside it with --config-dir or
+# hydra.searchpath.
 
 register_configs()
 

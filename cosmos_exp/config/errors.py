@@ -11,6 +11,7 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, message: str, hint: str = "") -> None:
         self.key = key
+        self.message = message
         self.hint = hint
         text = f"config error at '{key}': {message}"
         if hint:

@@ -125,6 +125,10 @@ def check_dataset(cfg: Config) -> None:
                               "use dataset=driving_synthetic or dataset=physical_ai_av")
         raise ConfigError("dataset.kind", f"dataset.kind={d.kind} holds trajectory clips; caption SFT trains on "
                           "conversations", "train them with a trajectory task, e.g. task=trajectory_stage1")
+
+
+def check_dataset_root(cfg: Config) -> None:
+    d = cfg.dataset
     if cfg.stage.name in STAGES_NEEDING_DATA:
         roots = [("dataset.root", d.root)] if d.kind != "blend" else [
             (f"dataset.blend[{i}].root", c.root) for i, c in enumerate(d.blend)]
@@ -181,6 +185,10 @@ def check_train(cfg: Config) -> None:
         raise ConfigError("train.save_every", f"must be >= 1, got {t.save_every}")
     if t.keep_last is not None and t.keep_last < 1:
         raise ConfigError("train.keep_last", f"must be >= 1 or null (keep all), got {t.keep_last}")
+
+
+def check_train_resume(cfg: Config) -> None:
+    t = cfg.train
     if t.resume not in ("auto", "none") and not Path(t.resume).is_dir():
         raise ConfigError("train.resume", f"checkpoint {t.resume} does not exist",
                           "use auto, none, or an existing checkpoints/step_N directory")
@@ -193,6 +201,12 @@ def check_model(cfg: Config) -> None:
         return
     if m.path is None:
         raise ConfigError("model.path", f"stage={stage} needs a checkpoint", "set model.path=<local HF directory>")
+
+
+def check_model_files(cfg: Config) -> None:
+    m = cfg.model
+    if cfg.stage.name not in STAGES_NEEDING_MODEL:
+        return
     path = Path(m.path)
     if not path.is_dir():
         hint = f"build it first: cosmos-exp stage=prepare model={m.name}" if m.tiny is not None else \
@@ -326,17 +340,11 @@ def check_stage_inputs(cfg: Config) -> None:
     stage = cfg.stage.name
     needed = {"judge": ("captions",), "compare": ("a", "b")}.get(stage, ())
     for key in needed:
-        value = cfg[key]
-        if value is None:
+        if cfg[key] is None:
             raise ConfigError(key, f"stage={stage} needs {key}=<run directory>")
-        if not Path(value).is_dir():
-            raise ConfigError(key, f"run directory {value} does not exist")
-    if stage == "report":
-        if not cfg.sweep.dir:
-            raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
-                              "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
-        if not Path(cfg.sweep.dir).expanduser().is_dir():
-            raise ConfigError("sweep.dir", f"{cfg.sweep.dir} is not a directory")
+    if stage == "report" and not cfg.sweep.dir:
+        raise ConfigError("sweep.dir", "stage=report needs the multirun directory to aggregate",
+                          "pass sweep.dir=<the directory a cosmos-exp -m run printed>")
     if stage == "evaluate":
         if cfg.captions:
             raise ConfigError("captions", "stage=evaluate captions into its own run directory",
@@ -346,14 +354,30 @@ def check_stage_inputs(cfg: Config) -> None:
                               "resume an evaluation by rerunning into the same hydra.run.dir / hydra.sweep.dir")
 
 
+def check_input_runs(cfg: Config) -> None:
+    """The earlier runs a stage reads exist (up to the first one not given: check_stage_inputs names it)."""
+    for key in {"judge": ("captions",), "compare": ("a", "b")}.get(cfg.stage.name, ()):
+        if cfg[key] is None:
+            return
+        if not Path(cfg[key]).is_dir():
+            raise ConfigError(key, f"run directory {cfg[key]} does not exist")
+    if cfg.stage.name == "report" and cfg.sweep.dir and not Path(cfg.sweep.dir).expanduser().is_dir():
+        raise ConfigError("sweep.dir", f"{cfg.sweep.dir} is not a directory")
+
+
 RULES: List[Callable[[Config], None]] = [
     # the task before the dataset: which stage and backend a task needs is the more telling error
-    check_missing, check_choices, check_model, check_task, check_vision, check_dataset, check_parallelism,
-    check_train, check_generation, check_eval, check_backend, check_stage_inputs,
+    check_missing, check_choices, check_model, check_model_files, check_task, check_vision, check_dataset,
+    check_dataset_root, check_parallelism, check_train, check_train_resume, check_generation, check_eval,
+    check_backend, check_input_runs, check_stage_inputs,
 ]
+# The rules on the files and directories a config names: a study checks the settings of its later runs before
+# the checkpoints and data those read exist (validate(cfg, inputs=False)).
+INPUT_RULES = (check_model_files, check_dataset_root, check_train_resume, check_input_runs)
 
 
-def validate(cfg: Config) -> None:
-    """Run every rule; the first failure raises a ConfigError naming its key."""
+def validate(cfg: Config, inputs: bool = True) -> None:
+    """Run every rule (with inputs=False all but INPUT_RULES); the first failure raises a ConfigError naming its key."""
     for rule in RULES:
-        rule(cfg)
+        if inputs or rule not in INPUT_RULES:
+            rule(cfg)

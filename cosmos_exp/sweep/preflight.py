@@ -34,17 +34,18 @@ CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 SEARCHPATH_KEY = "hydra.searchpath"
 
 
-def _quote(value: str) -> str:
+def quote_value(value: str) -> str:
     """A Hydra override value in single quotes (paths may hold characters the grammar reserves)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _key(arg: str) -> str:
+def override_key(arg: str) -> str:
+    """The key an override sets (`+a.b=1`, `~a.b` -> `a.b`)."""
     return arg.split("=", 1)[0].lstrip("+~")
 
 
 def _value(args: List[str], key: str) -> Optional[str]:
-    found = [a.split("=", 1)[1] for a in args if "=" in a and _key(a) == key]
+    found = [a.split("=", 1)[1] for a in args if "=" in a and override_key(a) == key]
     return found[-1] if found else None
 
 
@@ -96,9 +97,9 @@ def expand_checkpoints(overrides: List[str]) -> Tuple[List[str], Optional[Dict[s
     if str(_value(overrides, "sweep.include_base")).lower() in ("true", "1", "yes", "on"):
         found = [base_model(train_run)] + found  # step 0: where training started
     # The absolute run path keeps the record and the jobs independent of where they start.
-    rest = [a for a in overrides if _key(a) != CHECKPOINTS_KEY]
-    expanded = rest + [f"{CHECKPOINTS_KEY}={_quote(str(Path(train_run).resolve()))}",
-                       "model.path=" + ",".join(_quote(str(p)) for p in found)]
+    rest = [a for a in overrides if override_key(a) != CHECKPOINTS_KEY]
+    expanded = rest + [f"{CHECKPOINTS_KEY}={quote_value(str(Path(train_run).resolve()))}",
+                       "model.path=" + ",".join(quote_value(str(p)) for p in found)]
     return expanded, {"key": CHECKPOINTS_KEY, "train_run": str(Path(train_run).resolve()),
                       "model.path": [str(p) for p in found]}
 
@@ -113,7 +114,7 @@ def job_overrides(overrides: List[str]) -> List[List[str]]:
 
 
 def _is_hydra_override(arg: str) -> bool:
-    key = _key(arg)
+    key = override_key(arg)
     return key == "hydra" or key.startswith("hydra.") or key.startswith("hydra/")
 
 
@@ -149,7 +150,7 @@ def compose_job(conf_dir: Path, overrides: List[str], with_hydra: bool = False) 
     from hydra import compose
 
     # hydra.searchpath stays: it decides where the job's presets come from.
-    task = [a for a in overrides if with_hydra or not _is_hydra_override(a) or _key(a) == SEARCHPATH_KEY]
+    task = [a for a in overrides if with_hydra or not _is_hydra_override(a) or override_key(a) == SEARCHPATH_KEY]
     with hydra_context(conf_dir):
         return compose(config_name="config", overrides=task, return_hydra_config=with_hydra)
 
@@ -263,7 +264,8 @@ def _validate_and_record(argv: List[str], flags: List[str], overrides: List[str]
         "jobs": records})
     print(f"cosmos-exp: sweep directory {sweep_dir} (resume: the same command with hydra.sweep.dir={sweep_dir}; "
           f"table and best checkpoint: cosmos-exp stage=report sweep.dir={sweep_dir})", file=sys.stderr)
-    pinned = [a for a in overrides if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
+    pinned = [a for a in overrides if override_key(a) != "hydra.sweep.dir"]
+    pinned.append(f"hydra.sweep.dir={quote_value(str(sweep_dir))}")
     return flags + pinned
 
 
