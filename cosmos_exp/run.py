@@ -35,12 +35,13 @@ STAGE_MODULES: Dict[str, Any] = {
     "compare": "cosmos_exp.stages.compare",
     "evaluate": "cosmos_exp.stages.evaluate",
     "report": "cosmos_exp.stages.report",
+    "rig_change": "cosmos_exp.stages.rig_change",
 }
 EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
 _HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}
-# CONF_DIR (config/__init__.py) is an absolute file path, not pkg://: the sweep preflight composes from the same
-# directory with Hydra's compose API, and a lab adds its own presets beside it with --config-dir or
-# hydra.searchpath.
+# CONF_DIR (config/__init__.py) is an absolute file path, not pkg://: the sweep preflight and the rig-change
+# study compose from the same directory with Hydra's compose API, and a lab adds its own presets beside it
+# with --config-dir or hydra.searchpath.
 
 register_configs()
 

@@ -15,6 +15,8 @@ A run directory is what one `cosmos-exp` invocation writes (see the README's "Ru
     scores/<id>.score.json, summary.json   one score record per item, and the metrics with their CIs
     evaluate.json                          which checkpoint, step and training run an evaluation scored
     comparison.{json,md}, report.{json,md,csv}, plots/, sweep.json
+    runs/<phase>/, logs/<phase>.log        a study's own runs (stage=rig_change), and each one's console output
+    rig_change.{json,md}                   the rig-change study's table, from its evaluation runs
 
 Stages find earlier runs by path and read them only through this module, so a file's name lives in one place.
 Nothing heavy is imported here: the cosmos-rl entry script reads run directories from cosmos-rl's own Python.
@@ -62,6 +64,9 @@ REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
 PLOTS_DIR = "plots"
 SWEEP_JSON = "sweep.json"  # in a multirun's sweep directory: the jobs planned before any was queued
+STUDY_RUNS_DIR = "runs"  # a study's runs: <study>/runs/<phase>/, each a whole run directory
+RIG_CHANGE_JSON = "rig_change.json"
+RIG_CHANGE_MD = "rig_change.md"
 
 _STEP_RE = re.compile(r"^step_(\d+)$")
 
@@ -219,6 +224,11 @@ def prediction_path(run_dir: PathLike, rig: str, scene_id: str) -> Path:
 def trajectory_item_id(rig: str, scene_id: str) -> str:
     """The item id of a clip's score file: rig and scene, so two runs pair clip by clip."""
     return f"{rig}__{scene_id}"
+
+
+def study_run(study_dir: PathLike, phase: str) -> Path:
+    """The run directory of one phase of a study (stage=rig_change)."""
+    return Path(study_dir) / STUDY_RUNS_DIR / phase
 
 
 def evaluation_done(run_dir: PathLike, fingerprint: str) -> bool:

@@ -80,7 +80,8 @@ def test_no_import_cycle_between_packages():
 def test_layers_keep_apart():
     packages = package_graph()
     assert "models" not in packages["data"]  # data is preprocessing only; model building lives in models/
-    for core in ("config", "rundir", "repro", "data", "models", "train", "infer", "evaluate", "sweep", "trajectory"):
+    for core in ("config", "rundir", "repro", "data", "models", "train", "infer", "evaluate", "sweep", "trajectory",
+                 "study"):
         assert "stages" not in packages.get(core, set()), f"{core} imports a stage module"
     assert packages["rundir"] <= {"config"}  # the run-directory contract stands on nothing but the schema
 

@@ -60,6 +60,8 @@ def test_every_option_composes_and_validates(group, option, fake_paths):
         cfg = typed(make_cfg(overrides + [f"a={fake_paths['root']}", f"b={fake_paths['root']}"]))
     if cfg.stage.name == "report":
         cfg = typed(make_cfg(overrides + [f"sweep.dir={fake_paths['root']}"]))
+    if cfg.stage.name == "rig_change" and cfg.rig_change is None:  # the study's settings come with its preset
+        cfg = typed(make_cfg(overrides + ["experiment=rig_change"]))
     validate(cfg)
 
 

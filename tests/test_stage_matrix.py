@@ -23,6 +23,8 @@ register_configs()
 EXPERIMENTS = [None] + sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 # What each stage reads from earlier runs, and the key that names it.
 STAGE_INPUTS = {"judge": ["captions"], "compare": ["a", "b"], "report": ["sweep.dir"]}
+# Experiments on the synthetic driving scenes and the tiny backbone with the trajectory tokens.
+TRAJECTORY_EXPERIMENTS = ("trajectory_synthetic", "rig_change")
 # Experiments whose preset leaves real paths to the user (a checkpoint and a dataset on disk).
 REAL_PATH_KEYS = ["dataset.root"]
 
@@ -77,7 +79,7 @@ def overrides_for(stage: str, backend: str, experiment: Optional[str], inputs: D
                   with_inputs: bool) -> List[str]:
     out = [f"stage={stage}", f"backend={backend}", f"paths.root={inputs['outputs']}", "dry_run=true",
            f"dataset.root={inputs['data']}", f"model.path={inputs['tiny_qwen3_vl']}", "model=tiny_qwen3_vl"]
-    if experiment == "trajectory_synthetic":  # its own scenes and backbone, as stage=prepare made them
+    if experiment in TRAJECTORY_EXPERIMENTS:  # their own scenes and backbone, as stage=prepare made them
         out = [f"stage={stage}", f"backend={backend}", f"paths.root={inputs['trajectory']}/outputs", "dry_run=true",
                "dataset.driving_synthetic.num_train=4", "dataset.driving_synthetic.num_eval=2"]
         if stage == "evaluate":
@@ -97,9 +99,11 @@ COMBINATIONS = list(itertools.product(STAGES, BACKENDS, EXPERIMENTS))
 # Not meant to work, and refused before any work with the key that stands in the way.
 REFUSED = {
     ("sft", "cosmos_rl", "reason1_avha_sft"): "train.module_lr",  # per-module lr not mapped to cosmos-rl
-    ("sft", "cosmos_rl", "trajectory_synthetic"): "task",  # cosmos-rl trains captions only
-    ("caption", "deepspeed", "trajectory_synthetic"): "task",  # a trajectory model answers no caption prompt
-    ("caption", "cosmos_rl", "trajectory_synthetic"): "task",
+    **{("sft", "cosmos_rl", e): "task" for e in TRAJECTORY_EXPERIMENTS},  # cosmos-rl trains captions only
+    # a trajectory model answers no caption prompt
+    **{("caption", b, e): "task" for b in BACKENDS for e in TRAJECTORY_EXPERIMENTS},
+    # the study's settings come with its preset
+    **{("rig_change", b, e): "rig_change" for b in BACKENDS for e in EXPERIMENTS if e != "rig_change"},
 }
 
 

@@ -2,7 +2,7 @@
 that branches on them imports them from here). Standard library only: data/, models/ and the cosmos-rl
 entry import it."""
 
-STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
+STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare", "rig_change")
 BACKENDS = ("deepspeed", "cosmos_rl")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
@@ -22,6 +22,9 @@ DIST_BACKENDS = ("auto", "nccl", "gloo")
 ENGINES = ("transformers", "vllm")
 PYDANTIC_MODES = ("auto", "always", "never")  # backend.pydantic_check
 OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
+# The training runs of stage=rig_change in the order they run, each a rig_change.<name> node and a run directory
+# <study>/runs/<name>/ (config/study.py, cosmos_exp/study/rig_change.py).
+RIG_CHANGE_PHASES = ("a_stage1", "a_stage2", "b_expert", "b_stage1", "b_stage2", "mix_stage1", "mix_stage2")
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")

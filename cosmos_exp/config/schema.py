@@ -15,6 +15,7 @@ from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.generation import GenerationConfig
 from cosmos_exp.config.model import ModelConfig
 from cosmos_exp.config.parallel import ParallelismConfig
+from cosmos_exp.config.study import RigChangeConfig
 from cosmos_exp.config.sweep import SweepConfig
 from cosmos_exp.config.task import TaskConfig
 from cosmos_exp.config.train import TrainConfig
@@ -49,6 +50,8 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    # The rig-change study's settings (stage=rig_change; set by experiment=rig_change).
+    rig_change: Optional[RigChangeConfig] = None
     # A short label that ends the run directory's name.
     name: str = "run"
     seed: int = 42

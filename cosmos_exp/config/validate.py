@@ -17,7 +17,7 @@ from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
                                      FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
-                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
+                                     RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
                                      TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -365,11 +365,40 @@ def check_input_runs(cfg: Config) -> None:
         raise ConfigError("sweep.dir", f"{cfg.sweep.dir} is not a directory")
 
 
+def check_rig_change(cfg: Config) -> None:
+    """stage=rig_change: the study's own settings (each run it starts is validated as that run, by the stage)."""
+    if cfg.stage.name != "rig_change":
+        return
+    study = cfg.rig_change
+    if study is None:
+        raise ConfigError("rig_change", "stage=rig_change needs the study's settings", "use experiment=rig_change")
+    if study.rig_a == study.rig_b:
+        raise ConfigError("rig_change.rig_b", f"the study changes rigs; rig_b equals rig_a ({study.rig_a!r})")
+    if cfg.dataset.kind != "driving":
+        raise ConfigError("dataset.kind", f"the study reads the rig folders (<split>/<rig>/) of a driving dataset, "
+                          f"not dataset.kind={cfg.dataset.kind}", "use dataset=driving_synthetic")
+    synthetic = cfg.dataset.driving_synthetic
+    if synthetic is not None:
+        made = (synthetic.rig_a.name, synthetic.rig_b.name)
+        for key in ("rig_a", "rig_b"):
+            if study[key] not in made:
+                raise ConfigError(f"rig_change.{key}", f"{study[key]!r} is not a rig of the synthetic scenes "
+                                  f"({', '.join(made)})")
+    elif study.own_data:
+        raise ConfigError("rig_change.own_data", "only generated scenes can be made inside the study directory",
+                          "set rig_change.own_data=false to read dataset.root")
+    for phase in RIG_CHANGE_PHASES:
+        if study[phase].steps < 1:
+            raise ConfigError(f"rig_change.{phase}.steps", f"must be >= 1, got {study[phase].steps}")
+        if study[phase].lr is not None and study[phase].lr <= 0:
+            raise ConfigError(f"rig_change.{phase}.lr", f"must be > 0 or null, got {study[phase].lr}")
+
+
 RULES: List[Callable[[Config], None]] = [
     # the task before the dataset: which stage and backend a task needs is the more telling error
     check_missing, check_choices, check_model, check_model_files, check_task, check_vision, check_dataset,
     check_dataset_root, check_parallelism, check_train, check_train_resume, check_generation, check_eval,
-    check_backend, check_input_runs, check_stage_inputs,
+    check_backend, check_input_runs, check_stage_inputs, check_rig_change,
 ]
 # The rules on the files and directories a config names: a study checks the settings of its later runs before
 # the checkpoints and data those read exist (validate(cfg, inputs=False)).
