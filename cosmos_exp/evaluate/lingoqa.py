@@ -6,6 +6,8 @@ judge with the lingoqa rubric gives a 0/1 verdict. The summary records which one
 from pathlib import Path
 from typing import Any, List, Tuple
 
+from cosmos_exp.infer.reasoning import final_answer
+
 # How a run scored LingoQA (recorded in its summary): the classifier, or the LLM judge's verdict.
 LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"
 
@@ -48,4 +50,5 @@ def lingoqa_fields(rec: Any) -> Tuple[str, List[str], str]:
     question = rec.get("question") or (ref.get("question") if isinstance(ref, dict) else None) or ""
     parsed = rec.get("parsed")
     prediction = parsed.get("answer") if isinstance(parsed, dict) and isinstance(parsed.get("answer"), str) else None
-    return str(question), [str(a) for a in (answers or [])], (prediction or rec.get("raw_text") or "").strip()
+    # A reasoning model's answer without its <think> block (the <answer> block when there is one).
+    return str(question), [str(a) for a in (answers or [])], (prediction or final_answer(rec.get("raw_text"))).strip()
