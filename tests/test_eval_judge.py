@@ -265,14 +265,16 @@ def _qa_records(cap: Path) -> None:
 def test_mcq_and_lingoqa_llm_variant(tmp_path, server):
     _qa_records(tmp_path / "cap")
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
-    cfg.eval.metrics = ["mcq", "lingoqa"]
-    assert "lingoqa scored with llm_judge" in judge_stage.plan(cfg).render()
+    cfg.eval.metrics = ["mcq", "lingoqa_llm"]
+    assert "lingoqa_llm scored with the LLM judge" in judge_stage.plan(cfg).render()
     judge_stage.run(cfg, tmp_path / "run")
     m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
+    assert "lingoqa" not in m  # the substitute never carries the benchmark's name
     assert m["mcq"]["accuracy"]["mean"] == pytest.approx(3 / 5)
     assert m["mcq"]["parseable_rate"] == pytest.approx(3 / 5)
     assert m["mcq"]["accuracy_on_parseable"] == 1.0
     assert m["mcq"]["per_category"] == {"actions": {"n": 2, "accuracy": 1.0}, "signs": {"n": 3, "accuracy": pytest.approx(1 / 3)}}
-    assert m["lingoqa"]["method"] == "llm_judge" and m["lingoqa"]["counts"] == {"scored": 3}
+    assert m["lingoqa_llm"]["method"] == "llm_judge" and m["lingoqa_llm"]["counts"] == {"scored": 3}
+    assert "not comparable with published LingoQA" in m["lingoqa_llm"]["note"]
     assert len(server.requests) == 3
     assert all("How many cars" in json.dumps(r["body"]) for r in server.requests)

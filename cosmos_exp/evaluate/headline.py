@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 # metric -> the block of its summary holding the headline's n, ci_low and ci_high.
 CI_FIELD = {"llm_judge": "overall", "local": "overall", "bleu": "corpus", "mcq": "accuracy", "lingoqa": "accuracy",
-            "trajectory": "min_ade"}  # the headline source's minADE (evaluate/trajectory.summarise), metres
+            "lingoqa_llm": "accuracy", "trajectory": "min_ade"}  # the headline source's minADE (evaluate/trajectory.summarise), metres
 # Headlines where smaller is better (displacement errors); every other headline is a score or an accuracy.
 LOWER_IS_BETTER = ("trajectory",)
 

@@ -11,7 +11,7 @@ from cosmos_exp.config.names import CAPTION_METRICS
 from cosmos_exp.evaluate.cache import cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, parsed_caption, render_value
 from cosmos_exp.evaluate.client import JudgeCall
-from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM
+from cosmos_exp.evaluate.lingoqa import lingoqa_fields
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 
 # Key states that are not judged; the reasons are counted, never silently averaged away.
@@ -25,8 +25,7 @@ class Work:
     run: CaptionRun
     keys: List[str]
     rubric: Optional[Rubric]
-    lingo_rubric: Optional[Rubric]
-    lingo_method: Optional[str]
+    lingo_rubric: Optional[Rubric]  # metric lingoqa_llm's
     calls: List[JudgeCall] = field(default_factory=list)
     # (item id, metric, field) -> cache key of its judge call
     call_of: Dict[Tuple[str, str, str], str] = field(default_factory=dict)
@@ -39,7 +38,7 @@ def missing_key_error(jcfg: JudgeConfig) -> ConfigError:
 
 def needs_llm(e: EvalConfig) -> bool:
     """Whether the chosen metrics may call the LLM judge."""
-    return "llm_judge" in e.metrics or ("lingoqa" in e.metrics and not e.lingo_judge_path)
+    return "llm_judge" in e.metrics or "lingoqa_llm" in e.metrics
 
 
 def check_api_key(e: EvalConfig) -> None:
@@ -52,20 +51,17 @@ def check_api_key(e: EvalConfig) -> None:
 @dataclass
 class Rubrics:
     caption: Optional[Rubric]
-    lingoqa: Optional[Rubric]
-    lingo_method: Optional[str]  # LINGO_CLASSIFIER | LINGO_LLM when lingoqa is scored
+    lingoqa: Optional[Rubric]  # metric lingoqa_llm's
 
 
 def load_rubrics(e: EvalConfig) -> Rubrics:
     """The rubric files the chosen metrics read, each failure a ConfigError naming its key."""
-    caption = lingo = method = None
+    caption = lingo = None
     if set(CAPTION_METRICS) & set(e.metrics):
         caption = _rubric(e.judge.rubric, "eval.judge.rubric")
-    if "lingoqa" in e.metrics:
-        method = LINGO_CLASSIFIER if e.lingo_judge_path else LINGO_LLM
-        if method == LINGO_LLM:
-            lingo = _rubric(e.judge.lingoqa_rubric, "eval.judge.lingoqa_rubric")
-    return Rubrics(caption, lingo, method)
+    if "lingoqa_llm" in e.metrics:
+        lingo = _rubric(e.judge.lingoqa_rubric, "eval.judge.lingoqa_rubric")
+    return Rubrics(caption, lingo)
 
 
 def build_work(e: EvalConfig, run: CaptionRun) -> Work:
@@ -78,7 +74,7 @@ def build_work(e: EvalConfig, run: CaptionRun) -> Work:
         if unknown_keys:
             raise ConfigError("eval.caption_keys", f"keys {unknown_keys} have no description in rubric {rubric.name}",
                               f"choose from {list(rubric.keys)}")
-    work = Work(run=run, keys=keys, rubric=rubric, lingo_rubric=rubrics.lingoqa, lingo_method=rubrics.lingo_method)
+    work = Work(run=run, keys=keys, rubric=rubric, lingo_rubric=rubrics.lingoqa)
     _add_calls(e, work, list(e.metrics))
     return work
 
@@ -101,9 +97,7 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
                                             model_answer=answer)
                 work.calls.append(JudgeCall(ck, msgs, work.rubric))
                 work.call_of[(rec["id"], "llm_judge", key)] = ck
-        elif rec["task"] == "lingoqa" and work.lingo_method == LINGO_LLM:
-            from cosmos_exp.evaluate.lingoqa import lingoqa_fields
-
+        elif rec["task"] == "lingoqa" and "lingoqa_llm" in metrics:
             question, refs, pred = lingoqa_fields(rec)
             if not refs:
                 continue
@@ -112,7 +106,7 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
                            question + "\n" + references, pred)
             msgs = work.lingo_rubric.messages(question=question, references=references, prediction=pred)
             work.calls.append(JudgeCall(ck, msgs, work.lingo_rubric))
-            work.call_of[(rec["id"], "lingoqa", "answer")] = ck
+            work.call_of[(rec["id"], "lingoqa_llm", "answer")] = ck
 
 
 def key_states(rec: Dict[str, Any], keys: List[str]) -> Dict[str, str]:

@@ -10,8 +10,8 @@ import numpy as np
 from cosmos_exp.config.schema import Config
 from cosmos_exp.evaluate import bleu as bleu_mod
 from cosmos_exp.evaluate.captions import parsed_caption, render_value
-from cosmos_exp.evaluate.judging import LINGO_LLM, MISSING_IN_CAPTION, UNPARSED, Work, key_states
-from cosmos_exp.evaluate.lingoqa import lingoqa_fields
+from cosmos_exp.evaluate.judging import MISSING_IN_CAPTION, UNPARSED, Work, key_states
+from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM, MAX_LENGTH, lingoqa_fields
 from cosmos_exp.evaluate.local import local_score
 from cosmos_exp.evaluate.mcq import parse_choice
 from cosmos_exp.evaluate.stats import mean_ci
@@ -34,8 +34,11 @@ def score_items(cfg: Config, work: Work, outcomes: Dict[str, Any], lingo: Any = 
                 item["metrics"]["bleu"] = _bleu_item(rec, work, cfg.eval.bleu_reference)
         elif rec["task"] == "mcq" and "mcq" in metrics:
             item["metrics"]["mcq"] = _mcq_item(rec)
-        elif rec["task"] == "lingoqa" and "lingoqa" in metrics:
-            item["metrics"]["lingoqa"] = _lingoqa_item(rec, work, outcomes, lingo)
+        elif rec["task"] == "lingoqa":
+            if "lingoqa" in metrics:
+                item["metrics"]["lingoqa"] = _lingoqa_item(rec, lingo)
+            if "lingoqa_llm" in metrics:
+                item["metrics"]["lingoqa_llm"] = _lingoqa_llm_item(rec, work, outcomes)
         items.append(item)
     return items
 
@@ -108,19 +111,24 @@ def _mcq_item(rec) -> Dict[str, Any]:
             "parseable": pred is not None, "category": ref.get("category")}
 
 
-def _lingoqa_item(rec, work: Work, outcomes, lingo) -> Dict[str, Any]:
+def _lingoqa_item(rec, lingo) -> Dict[str, Any]:
     question, refs, pred = lingoqa_fields(rec)
     if not refs:
-        return {"value": None, "status": "missing_in_reference", "method": work.lingo_method}
-    if lingo is not None:
-        correct, best = lingo.judge(question, refs, pred)
-        return {"value": float(correct), "status": "scored", "method": work.lingo_method, "best_logit": best,
-                "prediction": pred}
-    out = outcomes.get(work.call_of[(rec["id"], "lingoqa", "answer")])
+        return {"value": None, "status": "missing_in_reference", "method": LINGO_CLASSIFIER}
+    correct, best = lingo.judge(question, refs, pred)
+    return {"value": float(correct), "status": "scored", "method": LINGO_CLASSIFIER, "best_logit": best,
+            "prediction": pred}
+
+
+def _lingoqa_llm_item(rec, work: Work, outcomes) -> Dict[str, Any]:
+    _, refs, pred = lingoqa_fields(rec)
+    if not refs:
+        return {"value": None, "status": "missing_in_reference", "method": LINGO_LLM}
+    out = outcomes.get(work.call_of[(rec["id"], "lingoqa_llm", "answer")])
     if out is None or out.status != "scored":
-        return {"value": None, "status": "failed", "method": work.lingo_method, "prediction": pred,
+        return {"value": None, "status": "failed", "method": LINGO_LLM, "prediction": pred,
                 "error": out.error if out else "no judge outcome"}
-    return {"value": float(out.score), "status": "scored", "method": work.lingo_method, "prediction": pred,
+    return {"value": float(out.score), "status": "scored", "method": LINGO_LLM, "prediction": pred,
             "judge_text": out.text, "cached": out.cached}
 
 
@@ -145,9 +153,10 @@ def summarise(cfg: Config, work: Work, items: List[Dict[str, Any]], usage: Any) 
     if "mcq" in by_metric:
         metrics["mcq"] = _summarise_mcq(by_metric["mcq"], boot)
     if "lingoqa" in by_metric:
-        metrics["lingoqa"] = _summarise_lingoqa(by_metric["lingoqa"], work, cfg, boot)
-        if work.lingo_method == LINGO_LLM:
-            metrics["lingoqa"]["usage"] = usage.as_dict() if usage is not None else None
+        metrics["lingoqa"] = _summarise_lingoqa(by_metric["lingoqa"], cfg, boot)
+    if "lingoqa_llm" in by_metric:
+        metrics["lingoqa_llm"] = _summarise_lingoqa_llm(by_metric["lingoqa_llm"], work, cfg, boot)
+        metrics["lingoqa_llm"]["usage"] = usage.as_dict() if usage is not None else None
     for m in ev.metrics:
         metrics.setdefault(m, {"headline": None, "note": "no items of a task this metric applies to"})
     index = work.run.index or {}
@@ -224,17 +233,24 @@ def _summarise_mcq(entries, boot) -> Dict[str, Any]:
             "note": "unparseable answers count as wrong"}
 
 
-def _summarise_lingoqa(entries, work: Work, cfg: Config, boot) -> Dict[str, Any]:
+def _summarise_lingoqa(entries, cfg: Config, boot) -> Dict[str, Any]:
     recs = [r for _, r in entries]
     acc = mean_ci([r["value"] for r in recs], **boot)
-    out = {"headline": acc["mean"], "accuracy": acc, "method": work.lingo_method,
-           "counts": dict(Counter(r["status"] for r in recs))}
-    if work.lingo_method == LINGO_LLM:
-        out["judge"] = _judge_record(cfg, work.lingo_rubric)
-        out["note"] = "LLM-judge variant (no Lingo-Judge classifier configured): not the official LingoQA metric"
-    else:
-        out["classifier_path"] = str(cfg.eval.lingo_judge_path)
-    return out
+    return {"headline": acc["mean"], "accuracy": acc, "method": LINGO_CLASSIFIER,
+            "correct": int(sum(r["value"] or 0 for r in recs)), "questions": acc["n"],
+            "counts": dict(Counter(r["status"] for r in recs)), "classifier_path": str(cfg.eval.lingo_judge_path),
+            "note": f"the benchmark's rules: references and prediction lower-cased and stripped, the tokenizer's "
+                    f"CLS token, max_length={MAX_LENGTH}, best logit over the references > 0; "
+                    f"score = correct / questions"}
+
+
+def _summarise_lingoqa_llm(entries, work: Work, cfg: Config, boot) -> Dict[str, Any]:
+    recs = [r for _, r in entries]
+    acc = mean_ci([r["value"] for r in recs], **boot)
+    return {"headline": acc["mean"], "accuracy": acc, "method": LINGO_LLM,
+            "counts": dict(Counter(r["status"] for r in recs)), "judge": _judge_record(cfg, work.lingo_rubric),
+            "note": "an LLM judge's 0/1 verdict with the lingoqa rubric: a substitute for the Lingo-Judge "
+                    "classifier, not the LingoQA metric and not comparable with published LingoQA numbers"}
 
 
 def _sha(rec: Dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Metrics (cfg.eval.metrics): llm_judge (per caption key, 1-5, cached and budgeted), local (exact match /
 token F1 on the same scale, free), bleu (sacrebleu, corpus + per item), mcq (letter accuracy, parseable
-rate, per category), lingoqa (Lingo-Judge classifier or LLM verdict). Writes scores/<id>.score.json and
+rate, per category), lingoqa (the benchmark's Lingo-Judge classifier), lingoqa_llm (an LLM verdict, a
+substitute under its own name). Writes scores/<id>.score.json and
 summary.json (means with bootstrap CIs, counts, usage and cost, the caption run and its checkpoint).
 A rerun is cheap: every paid judgement is in the SQLite cache.
 """
@@ -19,7 +20,7 @@ from cosmos_exp.evaluate.cache import JudgeCache
 from cosmos_exp.evaluate.captions import load_caption_run
 from cosmos_exp.evaluate.client import JudgeOutcome, Usage, cost_usd, estimate_tokens
 from cosmos_exp.evaluate.headline import describe, headlines
-from cosmos_exp.evaluate.judging import LINGO_CLASSIFIER, Work, build_work, missing_key_error
+from cosmos_exp.evaluate.judging import Work, build_work, missing_key_error
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 
@@ -53,8 +54,10 @@ def plan(cfg: Config) -> Plan:
             if not cfg.dry_run:
                 raise missing_key_error(jcfg)
             p.notes.append(f"warning: ${jcfg.api_key_env} is not set; a real run would stop here")
-    if work.lingo_method:
-        p.notes.append(f"lingoqa scored with {work.lingo_method}")
+    if "lingoqa" in cfg.eval.metrics:
+        p.notes.append(f"lingoqa scored with the Lingo-Judge classifier at {cfg.eval.lingo_judge_path}")
+    if "lingoqa_llm" in cfg.eval.metrics:
+        p.notes.append("lingoqa_llm scored with the LLM judge (a substitute, not the LingoQA metric)")
     return p
 
 
@@ -76,7 +79,7 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
                 raise missing_key_error(jcfg)
             outcomes, usage = judge_calls(work.calls, jcfg, api_key, cache)
     lingo = None
-    if work.lingo_method == LINGO_CLASSIFIER:
+    if "lingoqa" in cfg.eval.metrics and any(rec["task"] == "lingoqa" for rec in work.run.items):
         from cosmos_exp.evaluate.lingoqa import LingoJudge
 
         lingo = LingoJudge(cfg.eval.lingo_judge_path)
