@@ -278,3 +278,22 @@ def test_mcq_and_lingoqa_llm_variant(tmp_path, server):
     assert "not comparable with published LingoQA" in m["lingoqa_llm"]["note"]
     assert len(server.requests) == 3
     assert all("How many cars" in json.dumps(r["body"]) for r in server.requests)
+
+
+def test_mcq_headline_is_micro_accuracy_with_the_mean_per_video_beside_it(tmp_path):
+    # Video v1: 3 questions, all right; video v2: 1 question, wrong (an answer inside <think> does not count).
+    opts = {"A": "turn left", "B": "stop", "C": "speed up", "D": "reverse"}
+    for i, (video, text) in enumerate([("v1", "B"), ("v1", "<answer>B</answer>"), ("v1", "Ｂ"),
+                                       ("v2", "<think>B</think>C")]):
+        write_caption_record(tmp_path / "cap", {"id": f"q{i}", "task": "mcq", "raw_text": text,
+                                               "video": f"/data/{video}.mp4", "parse_status": "not_applicable",
+                                               "reference": {"answer": "B", "options": opts}})
+    cfg = make_cfg(tmp_path, tmp_path / "cap")
+    cfg.eval.metrics = ["mcq"]
+    judge_stage.run(cfg, tmp_path / "run")
+    m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["mcq"]
+    # Micro accuracy (lmms-eval / VLMEvalKit headline): 3 right of 4 questions.
+    assert m["headline"] == m["accuracy"]["mean"] == 0.75 and m["accuracy"]["groups"] == 2
+    # Mean per-video accuracy (the cookbook reports it too): (3/3 + 0/1) / 2.
+    assert m["mean_per_video_accuracy"]["mean"] == 0.5 and m["mean_per_video_accuracy"]["videos"] == 2
+    assert m["parseable_rate"] == 1.0 and m["parse"] == {"letter": 3, "tag": 1}

@@ -59,7 +59,13 @@ def _load(run: Path) -> Dict[str, Dict[str, Any]]:
 def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, Any]) -> Dict[str, Any]:
     from cosmos_exp.evaluate.stats import paired_diff_ci
 
-    out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs], **boot)}
+    # MCQ: the questions of one video are correlated, so the paired bootstrap resamples videos (a's video of each
+    # question; score files written before records named their video fall back to one group per question).
+    groups = [p[0].get("video") or f"item:{i}" for i, p in enumerate(pairs)] if metric == "mcq" else None
+    out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs],
+                                                     **boot, groups=groups)}
+    if groups is not None:
+        out["resampled"] = "videos"
     if any("value_missing_as_min" in p[0] for p in pairs):
         # Keys an unparsable caption lacks count as 1: a base model that never emits JSON still pairs up.
         out["overall_missing_as_min"] = paired_diff_ci([p[0].get("value_missing_as_min") for p in pairs],

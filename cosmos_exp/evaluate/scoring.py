@@ -14,7 +14,7 @@ from cosmos_exp.evaluate.judging import MISSING_IN_CAPTION, UNPARSED, Work, key_
 from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM, MAX_LENGTH, lingoqa_fields
 from cosmos_exp.evaluate.local import local_score
 from cosmos_exp.evaluate.mcq import parse_choice
-from cosmos_exp.evaluate.stats import mean_ci
+from cosmos_exp.evaluate.stats import grouped_mean_ci, mean_ci
 
 _MAX_LISTED_FAILURES = 100
 
@@ -108,7 +108,7 @@ def _mcq_item(rec) -> Dict[str, Any]:
     pred, how = parse_choice(rec.get("raw_text"), options, rec.get("parsed"))
     answer = str(ref.get("answer", "")).strip().upper() or None
     return {"value": float(pred is not None and pred == answer), "pred": pred, "answer": answer, "parse": how,
-            "parseable": pred is not None, "category": ref.get("category")}
+            "parseable": pred is not None, "category": ref.get("category"), "video": rec.get("video")}
 
 
 def _lingoqa_item(rec, lingo) -> Dict[str, Any]:
@@ -220,17 +220,30 @@ def _summarise_bleu(entries, which: str, boot) -> Dict[str, Any]:
 
 def _summarise_mcq(entries, boot) -> Dict[str, Any]:
     recs = [r for _, r in entries]
-    acc = mean_ci([r["value"] for r in recs], **boot)
+    videos = mcq_groups(entries)
+    acc = grouped_mean_ci([r["value"] for r in recs], videos, **boot)  # micro accuracy, videos resampled
+    by_video: Dict[Any, List[float]] = defaultdict(list)
+    for r, v in zip(recs, videos):
+        by_video[v].append(r["value"])
+    per_video = mean_ci([float(np.mean(vals)) for vals in by_video.values()], **boot)
     parseable = [r for r in recs if r["parseable"]]
     per_cat: Dict[str, Any] = {}
     for cat in sorted({str(r["category"]) for r in recs}):
         vals = [r["value"] for r in recs if str(r["category"]) == cat]
         per_cat[cat] = {"n": len(vals), "accuracy": float(np.mean(vals))}
     return {"headline": acc["mean"], "accuracy": acc,
+            "mean_per_video_accuracy": {**per_video, "videos": per_video["n"]},
             "parseable_rate": len(parseable) / len(recs) if recs else None,
             "accuracy_on_parseable": float(np.mean([r["value"] for r in parseable])) if parseable else None,
             "per_category": per_cat, "parse": dict(Counter(r["parse"] for r in recs)),
-            "note": "unparseable answers count as wrong"}
+            "note": "headline = micro accuracy over questions (unparseable answers count as wrong); its CI "
+                    "resamples videos, whose questions are correlated; mean_per_video_accuracy averages each "
+                    "video's accuracy (the cookbook reports it too)"}
+
+
+def mcq_groups(entries) -> List[Any]:
+    """The video of each MCQ record (the bootstrap's unit); a record without one is its own group."""
+    return [r.get("video") or f"item:{item_id}" for item_id, r in entries]
 
 
 def _summarise_lingoqa(entries, cfg: Config, boot) -> Dict[str, Any]:
