@@ -83,7 +83,7 @@ def test_scores_summary_and_traceability(tmp_path, server, caplog):
     # The headline numbers with their CIs are printed, not only written.
     said = caplog.text
     assert f"llm_judge {llm['headline']:.4g} [{llm['overall']['ci_low']:.4g}, {llm['overall']['ci_high']:.4g}] n=4" in said
-    assert f"bleu {summary['metrics']['bleu']['corpus']['score']:.4g} [" in said and "95% CIs" in said
+    assert f"bleu (0-100) {summary['metrics']['bleu']['corpus']['score']:.4g} [" in said and "95% CIs" in said
 
 
 def test_second_run_is_free_and_changed_rubric_is_not(tmp_path, server):

@@ -130,11 +130,17 @@ def test_headline_line_names_each_metric_with_its_ci():
     from cosmos_exp.evaluate.headline import describe, headline_ci
 
     metrics = {"mcq": {"headline": 0.5, "accuracy": {"n": 8, "mean": 0.5, "ci_low": 0.25, "ci_high": 0.75}},
-               "bleu": {"headline": 31.76, "corpus": {"score": 31.76, "n": 16, "ci_low": 8.3, "ci_high": 53.2}},
+               "bleu": {"headline": 31.76, "scale": "0-100",
+                        "corpus": {"score": 31.76, "n": 16, "ci_low": 8.3, "ci_high": 53.2}},
                "local": {"headline": None, "note": "no items of a task this metric applies to"}}
-    assert headline_ci("bleu", metrics["bleu"]) == {"headline": 31.76, "ci_low": 8.3, "ci_high": 53.2, "n": 16}
-    assert describe(metrics, 0.9) == ("mcq 0.5 [0.25, 0.75] n=8; bleu 31.76 [8.3, 53.2] n=16; "
+    assert headline_ci("bleu", metrics["bleu"]) == {"headline": 31.76, "ci_low": 8.3, "ci_high": 53.2, "n": 16,
+                                                    "scale": "0-100"}
+    assert headline_ci("mcq", metrics["mcq"])["scale"] is None
+    assert describe(metrics, 0.9) == ("mcq 0.5 [0.25, 0.75] n=8; bleu (0-100) 31.76 [8.3, 53.2] n=16; "
                                       "local - (no item scored) (90% CIs in brackets)")
+    # The cookbook's scale is printed as such, so 0.113 is never read as 0.113 on sacrebleu's scale.
+    metrics["bleu"].update({"headline": 0.1176, "scale": "0-1"})
+    assert "bleu (0-1) 0.1176 [" in describe(metrics)
 
 
 def _clustered_pair():

@@ -37,8 +37,12 @@ class EvalConfig:
     name: str = "caption"
     # Any of: llm_judge, local, bleu, mcq, lingoqa.
     metrics: List[str] = field(default_factory=lambda: ["local", "bleu"])
-    # Which text BLEU compares against: a caption key (e.g. safety_analysis) or "full_label".
+    # Which text BLEU compares: a caption key's value (e.g. safety_analysis); "full_label": the values of every
+    # scored key, one per line, without the key names (shared names would inflate it); "whole_caption": the
+    # whole generated answer against the whole human label as JSON (the cookbook's comparison).
     bleu_reference: str = "safety_analysis"
+    # "0-100" (sacrebleu) or "0-1" (sacrebleu / 100: Hugging Face evaluate, the cookbook's published numbers).
+    bleu_scale: str = "0-100"
     # Caption keys to score; None: every key of the rubric (the 15 caption keys).
     caption_keys: Optional[List[str]] = None
     # Fail on the first unreadable caption file instead of skipping and reporting it.

@@ -14,6 +14,7 @@ METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa", "lingoqa_llm", "traje
 TRAJECTORY_METRICS = ("trajectory",)
 # Metrics scored from the caption JSON against its reference, key by key (they need the caption rubric's keys).
 CAPTION_METRICS = ("llm_judge", "local", "bleu")
+BLEU_SCALES = ("0-100", "0-1")  # eval.bleu_scale
 LR_SCHEDULES = ("cosine", "linear", "constant")
 TASK_KINDS = ("caption", "trajectory")  # task.kind
 TRAJECTORY_STAGES = ("stage1", "stage2", "cotrain")  # task.trajectory.stage

@@ -15,10 +15,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
-                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
-                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
-                                     TRAJECTORY_STAGES,
+from cosmos_exp.config.names import (BACKENDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS,
+                                     DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS,
+                                     OVERLONG_POLICIES, PYDANTIC_MODES, STAGES, STAGES_NEEDING_DATA,
+                                     STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS, TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
@@ -244,6 +244,7 @@ def check_eval(cfg: Config) -> None:
         if not (Path(e.lingo_judge_path) / "config.json").is_file():
             raise ConfigError("eval.lingo_judge_path", f"{e.lingo_judge_path}/config.json not found",
                               "point at a local Lingo-Judge directory")
+    _one_of("eval.bleu_scale", e.bleu_scale, BLEU_SCALES)
     if not 0 < e.confidence < 1:
         raise ConfigError("eval.confidence", f"must be in (0, 1), got {e.confidence}")
     if e.judge.concurrency < 1:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from cosmos_exp.config.schema import Config
+from cosmos_exp.data.labels import caption_target
 from cosmos_exp.evaluate import bleu as bleu_mod
 from cosmos_exp.evaluate.captions import parsed_caption, render_value
 from cosmos_exp.evaluate.judging import MISSING_IN_CAPTION, UNPARSED, Work, key_states
@@ -15,8 +16,11 @@ from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM, MAX_LENGTH,
 from cosmos_exp.evaluate.local import local_score
 from cosmos_exp.evaluate.mcq import parse_choice
 from cosmos_exp.evaluate.stats import grouped_mean_ci, mean_ci
+from cosmos_exp.infer.parse import unfenced
+from cosmos_exp.infer.reasoning import final_answer
 
 _MAX_LISTED_FAILURES = 100
+WHOLE_CAPTION = "whole_caption"  # eval.bleu_reference: the cookbook's whole-caption comparison
 
 
 def score_items(cfg: Config, work: Work, outcomes: Dict[str, Any], lingo: Any = None) -> List[Dict[str, Any]]:
@@ -31,7 +35,7 @@ def score_items(cfg: Config, work: Work, outcomes: Dict[str, Any], lingo: Any = 
             if "local" in metrics:
                 item["metrics"]["local"] = _local_keys(rec, work)
             if "bleu" in metrics:
-                item["metrics"]["bleu"] = _bleu_item(rec, work, cfg.eval.bleu_reference)
+                item["metrics"]["bleu"] = _bleu_item(rec, work, cfg.eval.bleu_reference, cfg.eval.bleu_scale)
         elif rec["task"] == "mcq" and "mcq" in metrics:
             item["metrics"]["mcq"] = _mcq_item(rec)
         elif rec["task"] == "lingoqa":
@@ -85,12 +89,14 @@ def _key_record(keys: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
 def _reference_text(obj: Any, which: str, keys: List[str]) -> Optional[str]:
     if not isinstance(obj, dict):
         return None
-    if which == "full_label":
-        return "\n".join(f"{k}: {render_value(obj[k])}" for k in keys if k in obj)
+    if which == "full_label":  # values only: key names shared by every caption would inflate BLEU
+        return "\n".join(render_value(obj[k]) for k in keys if k in obj)
     return render_value(obj[which]) if which in obj else None
 
 
-def _bleu_item(rec, work: Work, which: str) -> Dict[str, Any]:
+def _bleu_item(rec, work: Work, which: str, scale: str) -> Dict[str, Any]:
+    if which == WHOLE_CAPTION:
+        return _whole_caption_bleu(rec, scale)
     ref = _reference_text(rec.get("reference"), which, work.keys)
     if ref is None:
         return {"value": None, "status": "missing_in_reference"}
@@ -98,7 +104,20 @@ def _bleu_item(rec, work: Work, which: str) -> Dict[str, Any]:
     hyp = _reference_text(parsed, which, work.keys) if parsed is not None else None
     status = "ok" if hyp is not None else (UNPARSED if parsed is None else MISSING_IN_CAPTION)
     hyp = hyp or ""  # an unusable caption is an empty hypothesis, not a skipped item
-    return {"value": bleu_mod.sentence_bleu(hyp, ref), "status": status, "hypothesis": hyp, "reference": ref,
+    return _bleu_record(hyp, ref, status, scale)
+
+
+def _whole_caption_bleu(rec, scale: str) -> Dict[str, Any]:
+    """The cookbook's comparison: the whole generated caption (reasoning and a code fence around it removed)
+    against the whole human caption, the label as the training target writes it (JSON, schema order)."""
+    ref = rec.get("reference")
+    if not isinstance(ref, dict) or not ref:
+        return {"value": None, "status": "missing_in_reference"}
+    return _bleu_record(unfenced(final_answer(rec.get("raw_text"))), caption_target(ref), "ok", scale)
+
+
+def _bleu_record(hyp: str, ref: str, status: str, scale: str) -> Dict[str, Any]:
+    return {"value": bleu_mod.sentence_bleu(hyp, ref, scale), "status": status, "hypothesis": hyp, "reference": ref,
             "stats": bleu_mod.segment_stats([hyp], [ref])[0]}
 
 
@@ -149,7 +168,7 @@ def summarise(cfg: Config, work: Work, items: List[Dict[str, Any]], usage: Any) 
         metrics["llm_judge"]["judge"] = _judge_record(cfg, work.rubric)
         metrics["llm_judge"]["usage"] = usage.as_dict() if usage is not None else None
     if "bleu" in by_metric:
-        metrics["bleu"] = _summarise_bleu(by_metric["bleu"], ev.bleu_reference, boot)
+        metrics["bleu"] = _summarise_bleu(by_metric["bleu"], ev.bleu_reference, ev.bleu_scale, boot)
     if "mcq" in by_metric:
         metrics["mcq"] = _summarise_mcq(by_metric["mcq"], boot)
     if "lingoqa" in by_metric:
@@ -208,12 +227,13 @@ def _summarise_keys(entries, keys: List[str], boot) -> Dict[str, Any]:
                     "overall_missing_as_min scores keys missing from the caption (or an unparsable caption) as 1"}
 
 
-def _summarise_bleu(entries, which: str, boot) -> Dict[str, Any]:
+def _summarise_bleu(entries, which: str, scale: str, boot) -> Dict[str, Any]:
     usable = [rec for _, rec in entries if rec["value"] is not None]
     hyps = [r["hypothesis"] for r in usable]
     refs = [r["reference"] for r in usable]
-    corpus = bleu_mod.corpus_bleu(hyps, refs, **boot) if usable else {"score": None}
-    return {"headline": corpus.get("score"), "corpus": corpus, "reference_text": which, "scale": "0-100 (sacrebleu)",
+    corpus = bleu_mod.corpus_bleu(hyps, refs, **boot, scale=scale) if usable else {"score": None}
+    return {"headline": corpus.get("score"), "corpus": corpus, "reference_text": which, "scale": scale,
+            "scale_note": "sacrebleu's score" if scale == "0-100" else "sacrebleu's score / 100 (Hugging Face evaluate)",
             "sentence_mean": mean_ci([r["value"] for r in usable], **boot),
             "counts": dict(Counter(rec["status"] for _, rec in entries))}
 

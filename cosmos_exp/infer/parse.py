@@ -67,3 +67,9 @@ def parse_answer(text: str) -> Tuple[Optional[Any], str]:
         if status != NO_JSON:
             return value, status
     return _first_object(text)
+
+
+def unfenced(text: str) -> str:
+    """The answer without a code fence wrapped around all of it (```json ... ```)."""
+    m = _FENCE.fullmatch(text.strip())
+    return (m.group(1) if m else text).strip()
