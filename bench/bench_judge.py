@@ -49,7 +49,7 @@ def calls(n: int, tag: str):
     out = []
     for i in range(n):
         human, answer = f"Light rain, item {tag}-{i}", f"Drizzle, item {tag}-{i}"
-        out.append(JudgeCall(cache_key("bench-judge", rubric.sha256, 0.0, "weather", human, answer),
+        out.append(JudgeCall(cache_key("loopback", "bench-judge", rubric.sha256, 0.0, "weather", human, answer),
                              rubric.messages(key="weather", description=rubric.keys["weather"], human_answer=human,
                                              model_answer=answer), rubric))
     return out

@@ -141,11 +141,26 @@ def test_faults_end_scored_or_failed_never_twice(tmp_path, server):
     # Retry-After: 0.3 was honoured before the retry of item 0.
     times = [r["t"] for r in server.requests if "follows car number 0" in json.dumps(r["body"])]
     assert times[1] - times[0] >= 0.3
-    # A failed item is retried by the next run (failures are not cached); the successes are not.
+    # The next run asks again for the call that got no answer (HTTP 500s); the answer that did not parse was
+    # paid for and stored: it is read again, not bought again, and still fails; the successes are not asked.
     server.faults_for = {}
     before = len(server.requests)
     judge_stage.run(cfg, tmp_path / "run2")
+    assert len(server.requests) - before == 1
+    sa2 = json.loads((tmp_path / "run2" / "scores" / "clip0002.score.json").read_text())[
+        "metrics"]["llm_judge"]["keys"]["safety_analysis"]
+    assert sa2["status"] == "failed" and sa2["cached"] and "retry_unparsed" in sa2["error"]
+    assert sa2["judge_text"] == "The answers look similar. Score: four."
+    usage = json.loads((tmp_path / "run2" / "summary.json").read_text())["metrics"]["llm_judge"]["usage"]
+    assert usage["cached_unparsed"] == 1 and usage["requests"] == 1
+    # Asked to retry it, the run pays for it once more (and the fault queue is empty now: it scores).
+    cfg.eval.judge.retry_unparsed = True
+    assert "1 of them answers that do not parse" not in judge_stage.plan(cfg).render()
+    judge_stage.run(cfg, tmp_path / "run3")
     assert len(server.requests) - before == 2
+    sa3 = json.loads((tmp_path / "run3" / "scores" / "clip0002.score.json").read_text())[
+        "metrics"]["llm_judge"]["keys"]["safety_analysis"]
+    assert sa3["status"] == "scored" and sa3["attempts"] == 1
 
 
 def test_max_cost_stops_new_requests(tmp_path, server):
@@ -297,3 +312,88 @@ def test_mcq_headline_is_micro_accuracy_with_the_mean_per_video_beside_it(tmp_pa
     # Mean per-video accuracy (the cookbook reports it too): (3/3 + 0/1) / 2.
     assert m["mean_per_video_accuracy"]["mean"] == 0.5 and m["mean_per_video_accuracy"]["videos"] == 2
     assert m["parseable_rate"] == 1.0 and m["parse"] == {"letter": 3, "tag": 1}
+
+
+def test_reasoning_model_requests_are_shaped_as_its_api_requires(tmp_path, server):
+    from cosmos_exp.evaluate.client import is_reasoning_model, request_args
+
+    write_caption_run(tmp_path / "cap", 2)
+    # gpt-4.1-mini takes temperature + max_tokens; gpt-5 rejects both with a 400 (as the fake server does).
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server, model="gpt-5", max_tokens=2048)
+    cfg.eval.metrics = ["llm_judge"]
+    assert "reasoning model: no temperature sent, max_completion_tokens=2048" in judge_stage.plan(cfg).render()
+    judge_stage.run(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]
+    assert summary["counts"]["failed"] == 0 and summary["counts"]["judged"] == 30
+    body = server.requests[0]["body"]
+    assert body["max_completion_tokens"] == 2048 and "max_tokens" not in body and "temperature" not in body
+    assert summary["judge"]["temperature"] is None and summary["judge"]["reasoning_model"] is True
+    for name, reasoning in [("gpt-5-mini", True), ("gpt-5.1", True), ("o3-mini", True), ("o1", True),
+                            ("openai/o4-mini", True), ("gpt-4o", False), ("gpt-4.1-mini", False), ("local-judge", False)]:
+        j = OmegaConf.structured(EvalConfig).judge
+        j.model = name
+        assert is_reasoning_model(j) is reasoning, name
+        assert ("max_completion_tokens" in request_args(j)) is reasoning and ("temperature" in request_args(j)) != reasoning
+    j.reasoning = True  # a proxy's name that does not say
+    assert "temperature" not in request_args(j)
+
+
+def test_cache_keys_on_the_endpoint(tmp_path):
+    write_caption_run(tmp_path / "cap", 2)
+    with FakeJudgeServer() as one, FakeJudgeServer() as two:
+        cfg = make_cfg(tmp_path, tmp_path / "cap", one)
+        cfg.eval.metrics = ["llm_judge"]
+        judge_stage.run(cfg, tmp_path / "run1")
+        judge_stage.run(cfg, tmp_path / "run1b")
+        assert len(one.requests) == 20  # distinct (key, human, model) triples, the second run all cached
+        # Another server with the same model name is another judge: nothing is reused from the first.
+        cfg.eval.judge.base_url = two.base_url
+        judge_stage.run(cfg, tmp_path / "run2")
+        assert len(two.requests) == 20
+
+
+def test_a_stored_answer_that_did_not_parse_is_read_again_without_a_request(tmp_path, server):
+    from cosmos_exp.evaluate.cache import JudgeCache
+    from cosmos_exp.evaluate.judging import build_work
+
+    write_caption_run(tmp_path / "cap", 1)
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server)
+    cfg.eval.metrics, cfg.eval.caption_keys = ["llm_judge"], ["weather"]
+    work = judge_stage._prepare(cfg)
+    (call,) = work.calls
+    # An answer stored by a parser that could not read it (score NULL); the current one can.
+    with JudgeCache(Path(cfg.eval.judge.cache_path)) as cache:
+        cache.put(call.key, "gpt-4.1-mini", call.rubric.version, None, "Close enough.\n<score> 3 </score>", 10, 5)
+    judge_stage.run(cfg, tmp_path / "run")
+    key = json.loads((tmp_path / "run" / "scores" / "clip0000.score.json").read_text())["metrics"]["llm_judge"]["keys"]
+    assert key["weather"]["status"] == "scored" and key["weather"]["score"] == 3 and key["weather"]["cached"]
+    assert server.requests == []
+    with JudgeCache(Path(cfg.eval.judge.cache_path), readonly=True) as cache:
+        assert cache.get_many([call.key])[call.key]["score"] == 3  # kept: the next run does not parse it again
+    assert build_work(cfg.eval, work.run).calls[0].key == call.key
+
+
+def test_avha_v1_rubric_runs_the_cookbook_judge_protocol(tmp_path, server):
+    """The cookbook's avha_judge.py protocol: one question per key, values printed with %s, the score read from
+    the first <answer>N</answer>, captions that did not parse left out of each key's mean."""
+    from cosmos_exp.evaluate.rubric import load_rubric
+
+    ref = label(0)
+    write_caption_record(tmp_path / "cap", {"id": "same", "reference": ref, "parsed": dict(ref)})
+    write_caption_record(tmp_path / "cap", {"id": "nojson", "reference": ref, "raw_text": "I cannot tell."})
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server, rubric="avha_v1")
+    cfg.eval.metrics = ["llm_judge"]
+    judge_stage.run(cfg, tmp_path / "run")
+    prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
+    assert len(prompts) == 15  # one question per key of the parsed caption; the unparsed one asks nothing
+    meta = next(p for p in prompts if "What does the ego vehicle do in relation to other road users?" in p)
+    assert "['Vehicle following']" in meta  # %s of a list
+    assert any("\nNone\n" in p for p in prompts)  # %s of a null value
+    m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]
+    # Identical answers score 5 on every key; the unparsed caption is left out of each key's mean (n = 1).
+    assert all(v["mean"] == 5.0 and v["n"] == 1 and v["unparsed_caption"] == 1 for v in m["per_key"].values())
+    assert m["judge"]["score_tag"] == "<answer>N</answer>" and m["judge"]["score_pick"] == "first"
+    r = load_rubric("avha_v1")
+    assert r.parse_score("4, no: <answer>2</answer>. Earlier I thought <answer>4</answer>.") == 2  # the first tag
+    assert r.parse_score("<score>4</score>") is None and load_rubric("similarity_v1").parse_score(
+        "<score>2</score> then <score>4</score>") == 4

@@ -12,12 +12,18 @@ class JudgeConfig:
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.0
     seed: Optional[int] = 0
+    # Reasoning models (gpt-5, o1/o3/o4...) reject any temperature but their default and `max_tokens`: they are
+    # sent no temperature and max_tokens as `max_completion_tokens` (which then counts the hidden reasoning too:
+    # give them room). None: decided by the model name; true/false: a proxy's name that does not say.
+    reasoning: Optional[bool] = None
     max_tokens: int = 512
     timeout_s: float = 60.0
     concurrency: int = 16
     max_retries: int = 6
-    # Empty or score-less answers are asked again this many times, then recorded as failed.
+    # Empty or score-less answers are asked again this many times in a run, then stored and recorded as failed.
     max_parse_retries: int = 1
+    # A stored answer that did not parse is read again by the next run without a request; true asks again.
+    retry_unparsed: bool = False
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_cost_usd: Optional[float] = None

@@ -3,8 +3,11 @@
 Each distinct call (by cache key) is made at most once per run; every call ends `scored` or `failed`
 with the reason, never dropped. Retries: 429 (honouring Retry-After), 5xx, timeouts, connection errors,
 malformed bodies, with capped exponential backoff and jitter; empty or unparseable answers are retried
-`max_parse_retries` times. `max_cost_usd` is checked before every request, counting what is in flight at
-its upper-bound estimate, so the budget stops new requests instead of being overrun by them.
+`max_parse_retries` times, then the last answer is stored in the cache (score NULL) and recorded as failed: the
+next run reads it again without paying unless `retry_unparsed`. `max_cost_usd` is checked before every request,
+counting what is in flight at its upper-bound estimate, so the budget stops new requests instead of being
+overrun by them. Reasoning models (gpt-5, the o-series) get `max_completion_tokens` and no temperature, as
+their API requires.
 """
 
 import asyncio
@@ -24,6 +27,9 @@ from cosmos_exp.evaluate.rubric import Rubric
 log = logging.getLogger(__name__)
 _MAX_RETRY_AFTER_S = 300.0
 _KEYISH = re.compile(r"sk-[A-Za-z0-9*_\-]{3,}")
+# gpt-5, gpt-5-mini, gpt-5.1, o1, o3-mini, o4-mini (also behind a provider prefix such as openai/gpt-5).
+_REASONING_MODEL = re.compile(r"^(?:.*/)?(?:gpt-5|o\d+)(?:[-.].*)?$")
+UNPARSED_STORED = "the stored judge answer did not parse (no request made; eval.judge.retry_unparsed=true asks again)"
 
 
 @dataclass
@@ -50,9 +56,11 @@ class Usage:
     requests: int = 0  # HTTP requests sent, retries included
     calls: int = 0  # distinct judgements needed after the cache
     cache_hits: int = 0
+    cached_unparsed: int = 0  # stored answers that still do not parse (failed, no request)
     scored: int = 0
     failed: int = 0
     retries: int = 0
+    rejected: int = 0  # requests the server refused with 429 (rate limit)
     budget_stopped: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -62,6 +70,36 @@ class Usage:
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """The run's account for people: calls made, retried, rejected and what they cost."""
+        return (f"{self.calls} calls made ({self.scored} scored, {self.failed} failed) in {self.requests} requests, "
+                f"{self.retries} retried, {self.rejected} rejected by the rate limit, ${self.cost_usd:.4f}; "
+                f"{self.cache_hits} from the cache" + (f" ({self.cached_unparsed} stored answers that do not parse)"
+                                                       if self.cached_unparsed else "")
+                + f"; {self.wall_s:.1f} s")
+
+
+def is_reasoning_model(jcfg: JudgeConfig) -> bool:
+    flag = getattr(jcfg, "reasoning", None)
+    return bool(flag) if flag is not None else bool(_REASONING_MODEL.match(str(jcfg.model)))
+
+
+def sent_temperature(jcfg: JudgeConfig) -> Optional[float]:
+    """The temperature a request carries; None for a reasoning model (its default, the only one it accepts)."""
+    return None if is_reasoning_model(jcfg) else float(jcfg.temperature)
+
+
+def request_args(jcfg: JudgeConfig) -> Dict[str, Any]:
+    """Every request's arguments but the messages, shaped for the model's API."""
+    args: Dict[str, Any] = {"model": jcfg.model}
+    if is_reasoning_model(jcfg):
+        args["max_completion_tokens"] = int(jcfg.max_tokens)
+    else:
+        args.update(temperature=float(jcfg.temperature), max_tokens=int(jcfg.max_tokens))
+    if jcfg.seed is not None:
+        args["seed"] = jcfg.seed
+    return args
 
 
 def estimate_tokens(messages: List[Dict[str, str]]) -> int:
@@ -136,10 +174,7 @@ async def _judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, 
     for c in calls:
         unique.setdefault(c.key, c)
     usage = Usage()
-    outcomes: Dict[str, JudgeOutcome] = {}
-    for k, hit in cache.get_many(unique).items():
-        outcomes[k] = JudgeOutcome("scored", score=hit["score"], text=hit["text"], cached=True)
-        usage.cache_hits += 1
+    outcomes = cached_outcomes(unique, cache, bool(getattr(jcfg, "retry_unparsed", False)), usage)
     todo = [c for k, c in unique.items() if k not in outcomes]
     usage.calls = len(todo)
     if todo:
@@ -168,17 +203,38 @@ async def _judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, 
             cache.flush()
         usage.cost_usd = budget.spent
     usage.wall_s = time.perf_counter() - t0
+    log.info("judge: %s", usage.describe())
     return outcomes, usage
+
+
+def cached_outcomes(unique: Dict[str, JudgeCall], cache: JudgeCache, retry_unparsed: bool,
+                    usage: Usage) -> Dict[str, JudgeOutcome]:
+    """Outcomes the cache already holds. A stored answer that did not parse is read again with the rubric's
+    parser (a newer one may read it; its score is then kept); one that still does not is a failure without a
+    request, or, with retry_unparsed, a call to make again."""
+    outcomes: Dict[str, JudgeOutcome] = {}
+    for k, hit in cache.get_many(unique).items():
+        score = hit["score"]
+        if score is None:
+            score = unique[k].rubric.parse_score(hit["text"])
+            if score is not None:
+                cache.set_score(k, score)
+            elif retry_unparsed:
+                continue
+        if score is None:
+            outcomes[k] = JudgeOutcome("failed", text=hit["text"], cached=True, error=UNPARSED_STORED)
+            usage.cached_unparsed += 1
+        else:
+            outcomes[k] = JudgeOutcome("scored", score=score, text=hit["text"], cached=True)
+        usage.cache_hits += 1
+    return outcomes
 
 
 async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) -> JudgeOutcome:
     out = JudgeOutcome("failed")
     parse_failures = 0
     reserve = cost_usd(estimate_tokens(call.messages) * 4 // 3 + 16, jcfg.max_tokens, jcfg)
-    kwargs: Dict[str, Any] = {"model": jcfg.model, "messages": call.messages, "temperature": jcfg.temperature,
-                              "max_tokens": jcfg.max_tokens}
-    if jcfg.seed is not None:
-        kwargs["seed"] = jcfg.seed
+    kwargs: Dict[str, Any] = {**request_args(jcfg), "messages": call.messages}
     while True:
         delay = None
         async with sem:
@@ -206,9 +262,13 @@ async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) 
                     return out
                 parse_failures += 1
                 out.text = text
-                out.error = "empty judge answer" if not text else "no <score> tag on the rubric's scale in the judge answer"
+                out.error = ("empty judge answer" if not text else f"no {call.rubric.tag_example} on the rubric's "
+                             f"{call.rubric.score_min}-{call.rubric.score_max} scale in the judge answer")
                 _count(usage, "unparseable")
                 if parse_failures > jcfg.max_parse_retries:
+                    # Paid for: stored, so the next run reads it again instead of asking again.
+                    cache.put(call.key, jcfg.model, call.rubric.version, None, text or "", tin, tout)
+                    out.error += " (stored in the cache; eval.judge.retry_unparsed=true asks again)"
                     return out
                 delay = 0.0
             except openai.APITimeoutError:
@@ -220,6 +280,7 @@ async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) 
             except openai.APIStatusError as e:
                 out.error = f"HTTP {e.status_code}: {str(e)[:200]}"
                 _count(usage, str(e.status_code))
+                usage.rejected += e.status_code == 429
                 if e.status_code == 429 or e.status_code >= 500 or e.status_code in (408, 409):
                     delay = retry_after_s(e.response.headers)
                 else:

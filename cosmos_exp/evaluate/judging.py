@@ -3,14 +3,14 @@ judge calls (shared by stage=judge and stage=evaluate, and by the scoring of the
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.evaluation import EvalConfig, JudgeConfig
 from cosmos_exp.config.names import CAPTION_METRICS
 from cosmos_exp.evaluate.cache import cache_key
 from cosmos_exp.evaluate.captions import CaptionRun, parsed_caption, render_value
-from cosmos_exp.evaluate.client import JudgeCall
+from cosmos_exp.evaluate.client import JudgeCall, sent_temperature
 from cosmos_exp.evaluate.lingoqa import lingoqa_fields
 from cosmos_exp.evaluate.rubric import Rubric, load_rubric
 
@@ -88,11 +88,13 @@ def _rubric(name: str, key: str) -> Rubric:
 
 def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
     jcfg = e.judge
-    model, temperature = str(jcfg.model), float(jcfg.temperature)  # hoisted: DictConfig access is slow per call
+    # Hoisted: DictConfig access is slow per call. A reasoning model is sent no temperature (its default).
+    model, endpoint, temperature = str(jcfg.model), str(jcfg.base_url), sent_temperature(jcfg)
+    fmt = value_format(work.rubric) if work.rubric is not None else render_value
     for rec in work.run.items:
         if rec["task"] == "caption" and "llm_judge" in metrics:
-            for key, human, answer in caption_pairs(rec, work.keys):
-                ck = cache_key(model, work.rubric.sha256, temperature, key, human, answer)
+            for key, human, answer in caption_pairs(rec, work.keys, fmt):
+                ck = cache_key(endpoint, model, work.rubric.sha256, temperature, key, human, answer)
                 msgs = work.rubric.messages(key=key, description=work.rubric.keys[key], human_answer=human,
                                             model_answer=answer)
                 work.calls.append(JudgeCall(ck, msgs, work.rubric))
@@ -102,7 +104,7 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
             if not refs:
                 continue
             references = "\n".join(f"- {r}" for r in refs)
-            ck = cache_key(model, work.lingo_rubric.sha256, temperature, "lingoqa",
+            ck = cache_key(endpoint, model, work.lingo_rubric.sha256, temperature, "lingoqa",
                            question + "\n" + references, pred)
             msgs = work.lingo_rubric.messages(question=question, references=references, prediction=pred)
             work.calls.append(JudgeCall(ck, msgs, work.lingo_rubric))
@@ -126,8 +128,19 @@ def key_states(rec: Dict[str, Any], keys: List[str]) -> Dict[str, str]:
     return out
 
 
-def caption_pairs(rec: Dict[str, Any], keys: List[str]) -> List[Tuple[str, str, str]]:
-    """(key, human answer, model answer) for every key present on both sides."""
+def caption_pairs(rec: Dict[str, Any], keys: List[str], fmt: Callable[[Any], str] = render_value
+                  ) -> List[Tuple[str, str, str]]:
+    """(key, human answer, model answer) for every key present on both sides, shown as `fmt` shows values."""
     parsed, _ = parsed_caption(rec)
     states = key_states(rec, keys)
-    return [(k, render_value(rec["reference"][k]), render_value(parsed[k])) for k in keys if states[k] == "present"]
+    return [(k, fmt(rec["reference"][k]), fmt(parsed[k])) for k in keys if states[k] == "present"]
+
+
+def value_format(rubric: Rubric) -> Callable[[Any], str]:
+    """How the rubric shows caption values to the judge: ours (lists joined, null as "(none)"), or Python's str()
+    as a `%s` format prints them (the cookbook judge: ['a', 'b'], None)."""
+    return python_str if rubric.values == "python_str" else render_value
+
+
+def python_str(value: Any) -> str:
+    return "%s" % (value,)

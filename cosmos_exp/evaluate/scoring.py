@@ -11,7 +11,8 @@ from cosmos_exp.config.schema import Config
 from cosmos_exp.data.labels import caption_target
 from cosmos_exp.evaluate import bleu as bleu_mod
 from cosmos_exp.evaluate.captions import parsed_caption, render_value
-from cosmos_exp.evaluate.judging import MISSING_IN_CAPTION, UNPARSED, Work, key_states
+from cosmos_exp.evaluate.client import is_reasoning_model, sent_temperature
+from cosmos_exp.evaluate.judging import MISSING_IN_CAPTION, UNPARSED, Work, key_states, value_format
 from cosmos_exp.evaluate.lingoqa import LINGO_CLASSIFIER, LINGO_LLM, MAX_LENGTH, lingoqa_fields
 from cosmos_exp.evaluate.local import local_score
 from cosmos_exp.evaluate.mcq import parse_choice
@@ -56,11 +57,13 @@ def _score_keys(rec, work: Work, score_present: Callable[[str, Dict[str, Any]], 
 
 
 def _llm_keys(rec, work: Work, outcomes) -> Dict[str, Any]:
+    fmt = value_format(work.rubric)  # the values as the judge saw them
+
     def judged(k: str, parsed: Dict[str, Any]) -> Dict[str, Any]:
         out = outcomes.get(work.call_of[(rec["id"], "llm_judge", k)])
         entry = {"status": "scored" if out and out.status == "scored" else "failed",
                  "score": out.score if out else None,
-                 "human_answer": render_value(rec["reference"][k]), "model_answer": render_value(parsed[k]),
+                 "human_answer": fmt(rec["reference"][k]), "model_answer": fmt(parsed[k]),
                  "judge_text": out.text if out else None, "cached": bool(out and out.cached),
                  "attempts": out.attempts if out else 0}
         if entry["status"] == "failed":
@@ -196,8 +199,11 @@ def summarise(cfg: Config, work: Work, items: List[Dict[str, Any]], usage: Any) 
 
 def _judge_record(cfg: Config, rubric: Any) -> Dict[str, Any]:
     j = cfg.eval.judge
-    return {"model": j.model, "base_url": j.base_url, "temperature": j.temperature, "seed": j.seed,
-            "max_tokens": j.max_tokens, "rubric": rubric.name, "rubric_sha256": rubric.sha256}
+    reasoning = is_reasoning_model(j)
+    return {"model": j.model, "base_url": j.base_url, "temperature": sent_temperature(j), "seed": j.seed,
+            "reasoning_model": reasoning, ("max_completion_tokens" if reasoning else "max_tokens"): j.max_tokens,
+            "rubric": rubric.name, "rubric_sha256": rubric.sha256,
+            "score_tag": rubric.tag_example, "score_pick": rubric.score_pick}
 
 
 def _summarise_keys(entries, keys: List[str], boot) -> Dict[str, Any]:

@@ -18,7 +18,8 @@ from cosmos_exp import rundir
 from cosmos_exp.config import Config, ConfigError
 from cosmos_exp.evaluate.cache import JudgeCache
 from cosmos_exp.evaluate.captions import load_caption_run
-from cosmos_exp.evaluate.client import JudgeOutcome, Usage, cost_usd, estimate_tokens
+from cosmos_exp.evaluate.client import (JudgeOutcome, Usage, cached_outcomes, cost_usd, estimate_tokens,
+                                        is_reasoning_model)
 from cosmos_exp.evaluate.headline import describe, headlines
 from cosmos_exp.evaluate.judging import Work, build_work, missing_key_error
 from cosmos_exp.plan import Plan
@@ -41,13 +42,19 @@ def plan(cfg: Config) -> Plan:
     if work.calls:
         jcfg = cfg.eval.judge
         unique = {c.key: c for c in work.calls}
+        seen = Usage()
         with JudgeCache(Path(jcfg.cache_path), readonly=True) as cache:
-            hits = cache.get_many(unique)
+            hits = cached_outcomes(unique, cache, bool(jcfg.retry_unparsed), seen)
         todo = [c for k, c in unique.items() if k not in hits]
         est_in = sum(estimate_tokens(c.messages) for c in todo)
         est = cost_usd(est_in, len(todo) * jcfg.est_output_tokens, jcfg)
         p.add_input("judge cache", str(jcfg.cache_path), len(hits))
-        p.notes.append(f"judge {jcfg.model} at {jcfg.base_url}: {len(unique)} distinct judgements, {len(hits)} cached, "
+        if is_reasoning_model(jcfg):
+            p.notes.append(f"judge {jcfg.model} is a reasoning model: no temperature sent, max_completion_tokens="
+                           f"{jcfg.max_tokens} (its hidden reasoning counts against it)")
+        p.notes.append(f"judge {jcfg.model} at {jcfg.base_url}: {len(unique)} distinct judgements, {len(hits)} cached"
+                       + (f" ({seen.cached_unparsed} of them answers that do not parse: failed, no request)"
+                          if seen.cached_unparsed else "") + f", "
                        f"{len(todo)} calls to make, estimated ${est:.4f} (~{est_in} input tokens)"
                        + (f", stopping at max_cost_usd=${jcfg.max_cost_usd}" if jcfg.max_cost_usd is not None else ""))
         if todo and not os.environ.get(jcfg.api_key_env):
@@ -73,7 +80,8 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         from cosmos_exp.evaluate.client import judge_calls
 
         with JudgeCache(Path(jcfg.cache_path)) as cache:
-            need = {c.key for c in work.calls} - set(cache.get_many({c.key for c in work.calls}))
+            unique = {c.key: c for c in work.calls}
+            need = set(unique) - set(cached_outcomes(unique, cache, bool(jcfg.retry_unparsed), Usage()))
             api_key = os.environ.get(jcfg.api_key_env, "")
             if need and not api_key:
                 raise missing_key_error(jcfg)
