@@ -195,3 +195,19 @@ def test_compare_resamples_the_videos_of_mcq_questions():
     pairs = [({"value": x, "video": v}, {"value": y, "video": v}) for x, y, v in zip(a, b, videos)]
     out = compare_metric("mcq", pairs, {"samples": 1000, "confidence": 0.95, "seed": 0})
     assert out["resampled"] == "videos" and out["overall"]["verdict"] == "no significant difference"
+
+
+@pytest.mark.parametrize("pred,ref,score", [
+    # Two different answers in another script: kept as words, so they differ (they both normalised to "" and
+    # scored a perfect 5 when only a-z and 0-9 were kept).
+    ("Пасмурно", "Ясно", 1.0), ("小雨", "大雪", 1.0), ("βροχή", "ήλιος", 1.0),
+    # Same words, other case, punctuation or width: exact.
+    ("Пасмурно.", "пасмурно", 5.0), ("小雨。", "小雨", 5.0), ("Ｌｉｇｈｔ ｒａｉｎ", "light rain", 5.0),
+    ("Straße", "STRASSE", 5.0),
+    # Combining marks belong to the word (Devanagari vowel signs are marks, not letters): one token each side.
+    ("हल्की बारिश", "हल्की धूप", 3.0),
+    # Punctuation only: compared as written.
+    ("-", "?", 1.0), ("-", "-", 5.0),
+])
+def test_local_scorer_keeps_letters_of_every_script(pred, ref, score):
+    assert local_score(pred, ref)["score"] == pytest.approx(score)
