@@ -8,13 +8,16 @@ Each fault is a tuple: ("429", retry_after_s or None), ("500",), ("503",), ("400
 ("empty",), ("no_tag",), ("malformed",) (a non-JSON 200 body), ("no_choices",).
 As the real API does, a reasoning model (gpt-5, o-series) sent `max_tokens` or a temperature other than 1 gets 400.
 
+A rate limit (`rate_limit` requests/s, token bucket of `burst`) answers 429 with Retry-After beyond it.
+
 Run standalone (the benchmark does, so the server has its own process):
-    python tests/_judge_server.py --latency 0.1      # prints "READY <base_url>" then serves until killed
+    python tests/_judge_server.py --latency 0.1 [--rate-limit 40]   # prints "READY <base_url>", serves until killed
 """
 
 import argparse
 import hashlib
 import json
+import math
 import re
 import sys
 import threading
@@ -61,9 +64,30 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # listen() backlog: the default 5 resets connections when 32 clients arrive at once
 
 
+class TokenBucket:
+    """A rate limit as APIs enforce one: `rate` requests/s on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.t = float(burst), time.monotonic()
+
+    def take(self) -> Optional[float]:
+        """None when the request may pass (a token is taken), else the seconds until a token is there."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
 class FakeJudgeServer:
-    def __init__(self, latency_s: float = 0.0, port: int = 0) -> None:
+    def __init__(self, latency_s: float = 0.0, port: int = 0, rate_limit: Optional[float] = None,
+                 burst: Optional[float] = None) -> None:
         self.latency_s = latency_s
+        # Beyond the limit: 429 at once, with Retry-After (whole seconds, as HTTP says) and retry-after-ms.
+        self.bucket = TokenBucket(rate_limit, burst or max(1.0, rate_limit / 4)) if rate_limit else None
         self.faults: List[tuple] = []
         self.faults_for: Dict[str, List[tuple]] = {}
         self.requests: List[Dict[str, Any]] = []  # one record per request received
@@ -83,9 +107,13 @@ class FakeJudgeServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
                 with server.lock:
-                    server.requests.append({"t": time.monotonic(), "body": body,
+                    wait = server.bucket.take() if server.bucket is not None else None
+                    server.requests.append({"t": time.monotonic(), "body": body, "limited": wait is not None,
                                             "authorization": self.headers.get("Authorization")})
-                    fault = server._next_fault(prompt)
+                    fault = server._next_fault(prompt) if wait is None else None
+                if wait is not None:
+                    return self._send(429, {"error": {"message": "rate limit reached", "type": "requests"}},
+                                      {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))})
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 try:
@@ -171,8 +199,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--rate-limit", type=float, default=None, help="requests/s; beyond it 429 with Retry-After")
+    ap.add_argument("--burst", type=float, default=None, help="burst size of the rate limit (default limit/4)")
     args = ap.parse_args()
-    server = FakeJudgeServer(latency_s=args.latency, port=args.port)
+    server = FakeJudgeServer(latency_s=args.latency, port=args.port, rate_limit=args.rate_limit, burst=args.burst)
     print(f"READY {server.base_url}", flush=True)
     try:
         server.httpd.serve_forever()

@@ -397,3 +397,19 @@ def test_avha_v1_rubric_runs_the_cookbook_judge_protocol(tmp_path, server):
     assert r.parse_score("4, no: <answer>2</answer>. Earlier I thought <answer>4</answer>.") == 2  # the first tag
     assert r.parse_score("<score>4</score>") is None and load_rubric("similarity_v1").parse_score(
         "<score>2</score> then <score>4</score>") == 4
+
+
+def test_a_rate_limited_server_every_call_ends_scored_and_the_run_says_what_it_cost(tmp_path, caplog):
+    write_caption_run(tmp_path / "cap", 4)
+    with FakeJudgeServer(latency_s=0.01, rate_limit=30, burst=3) as server:
+        cfg = make_cfg(tmp_path, tmp_path / "cap", server, concurrency=16, max_retries=50)
+        cfg.eval.metrics = ["llm_judge"]
+        with caplog.at_level("INFO", logger="cosmos_exp"):
+            judge_stage.run(cfg, tmp_path / "run")
+    usage = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]["usage"]
+    limited = sum(r["limited"] for r in server.requests)
+    assert limited > 0  # 16 at once against a burst of 3: the limit was met
+    assert usage["scored"] == usage["calls"] == len(server.requests) - limited
+    assert (usage["rejected"], usage["requests"]) == (limited, len(server.requests)) and usage["rate_cuts"] >= 1
+    assert (f"{usage['calls']} calls made ({usage['calls']} scored, 0 failed) in {usage['requests']} requests, "
+            f"{usage['retries']} retried, {limited} rejected by the rate limit, $") in caplog.text

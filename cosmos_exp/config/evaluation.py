@@ -18,7 +18,10 @@ class JudgeConfig:
     reasoning: Optional[bool] = None
     max_tokens: int = 512
     timeout_s: float = 60.0
+    # Requests in flight at most. With `adaptive`, a window that starts small and grows to it, and after the first
+    # 429 a send rate that rides the server's rate limit (evaluate/pacing.py); false: always this many.
     concurrency: int = 16
+    adaptive: bool = True
     max_retries: int = 6
     # Empty or score-less answers are asked again this many times in a run, then stored and recorded as failed.
     max_parse_retries: int = 1

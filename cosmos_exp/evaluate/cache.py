@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS judgements (
     key TEXT PRIMARY KEY, model TEXT, rubric TEXT, score REAL, text TEXT,
@@ -19,12 +19,25 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS judgements (
 _COMMIT_EVERY = 32  # a crash loses at most this many paid answers; per-row commits cost more than calls at speed
 
 
+def key_maker(endpoint: str, model: str, rubric_sha: str, temperature: Optional[float]) -> Callable[[str, str, str], str]:
+    """cache_key with the judge's settings fixed: the digest of the settings is taken once and copied per key
+    (a run makes 15 keys per caption)."""
+    judge = json.dumps([endpoint.rstrip("/"), model, rubric_sha, None if temperature is None else float(temperature)],
+                       ensure_ascii=False)
+    prefix = hashlib.sha256(judge.encode("utf-8"))
+
+    def key(field: str, human: str, answer: str) -> str:
+        h = prefix.copy()
+        h.update(json.dumps([field, human, answer], ensure_ascii=False).encode("utf-8"))
+        return h.hexdigest()
+
+    return key
+
+
 def cache_key(endpoint: str, model: str, rubric_sha: str, temperature: Optional[float], field: str, human: str,
               answer: str) -> str:
     """`temperature` None: the model's default (a reasoning model is sent none)."""
-    blob = json.dumps([endpoint.rstrip("/"), model, rubric_sha, None if temperature is None else float(temperature),
-                       field, human, answer], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return key_maker(endpoint, model, rubric_sha, temperature)(field, human, answer)
 
 
 class JudgeCache:

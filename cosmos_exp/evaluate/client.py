@@ -1,8 +1,10 @@
 """The bounded, retrying, budgeted LLM judge client (openai's AsyncOpenAI against any compatible server).
 
 Each distinct call (by cache key) is made at most once per run; every call ends `scored` or `failed`
-with the reason, never dropped. Retries: 429 (honouring Retry-After), 5xx, timeouts, connection errors,
-malformed bodies, with capped exponential backoff and jitter; empty or unparseable answers are retried
+with the reason, never dropped. How fast requests go out is evaluate/pacing.py's: at most `concurrency` in
+flight, and with `adaptive` a send rate that follows the server's rate limit (429s and Retry-After). Retries:
+429 (honouring Retry-After), 5xx, timeouts, connection errors, malformed bodies, with capped exponential
+backoff and jitter; empty or unparseable answers are retried
 `max_parse_retries` times, then the last answer is stored in the cache (score NULL) and recorded as failed: the
 next run reads it again without paying unless `retry_unparsed`. `max_cost_usd` is checked before every request,
 counting what is in flight at its upper-bound estimate, so the budget stops new requests instead of being
@@ -22,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from cosmos_exp.config.evaluation import JudgeConfig
 from cosmos_exp.evaluate.cache import JudgeCache
+from cosmos_exp.evaluate.pacing import AdaptiveGate
 from cosmos_exp.evaluate.rubric import Rubric
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,13 @@ UNPARSED_STORED = "the stored judge answer did not parse (no request made; eval.
 @dataclass
 class JudgeCall:
     key: str  # cache key
-    messages: List[Dict[str, str]]
+    fields: Dict[str, str]  # the rubric template's fields
     rubric: Rubric
+
+    @property
+    def messages(self) -> List[Dict[str, str]]:
+        """Built when a request is made: a cached call never needs its prompt."""
+        return self.rubric.messages(**self.fields)
 
 
 @dataclass
@@ -61,6 +69,7 @@ class Usage:
     failed: int = 0
     retries: int = 0
     rejected: int = 0  # requests the server refused with 429 (rate limit)
+    rate_cuts: int = 0  # times the adaptive send rate was cut (evaluate/pacing.py)
     budget_stopped: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -163,12 +172,6 @@ def judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: 
         from omegaconf import OmegaConf
 
         jcfg = SimpleNamespace(**OmegaConf.to_container(jcfg, resolve=True))
-    return asyncio.run(_judge_calls(calls, jcfg, api_key, cache, on_done))
-
-
-async def _judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: JudgeCache, on_done: Any):
-    import openai  # heavy: only when calls are really made
-
     t0 = time.perf_counter()
     unique: Dict[str, JudgeCall] = {}
     for c in calls:
@@ -177,34 +180,47 @@ async def _judge_calls(calls: List[JudgeCall], jcfg: JudgeConfig, api_key: str, 
     outcomes = cached_outcomes(unique, cache, bool(getattr(jcfg, "retry_unparsed", False)), usage)
     todo = [c for k, c in unique.items() if k not in outcomes]
     usage.calls = len(todo)
-    if todo:
-        client = openai.AsyncOpenAI(base_url=jcfg.base_url, api_key=api_key, timeout=jcfg.timeout_s, max_retries=0)
-        sem = asyncio.Semaphore(max(1, int(jcfg.concurrency)))
-        budget = Budget(jcfg.max_cost_usd)
-        rng = random.Random(jcfg.seed)
-        try:
-            async def one(call: JudgeCall) -> None:
-                out = await _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng)
-                out.error = scrub(out.error, api_key)
-                outcomes[call.key] = out
-                if out.status == "scored":
-                    usage.scored += 1
-                else:
-                    usage.failed += 1
-                done = usage.scored + usage.failed
-                if done % 200 == 0 or done == len(todo):
-                    log.info("judge: %d/%d calls done (%d failed, $%.4f)", done, len(todo), usage.failed, budget.spent)
-                if on_done is not None:
-                    on_done(call.key, out)
-
-            await asyncio.gather(*(one(c) for c in todo))
-        finally:
-            await client.close()
-            cache.flush()
-        usage.cost_usd = budget.spent
+    if todo:  # the event loop and the openai client only when a request is to be made
+        asyncio.run(_request_all(todo, jcfg, api_key, cache, on_done, outcomes, usage))
     usage.wall_s = time.perf_counter() - t0
-    log.info("judge: %s", usage.describe())
+    if todo or usage.cached_unparsed:
+        log.info("judge: %s", usage.describe())
     return outcomes, usage
+
+
+async def _request_all(todo: List[JudgeCall], jcfg: JudgeConfig, api_key: str, cache: JudgeCache, on_done: Any,
+                       outcomes: Dict[str, JudgeOutcome], usage: Usage) -> None:
+    import openai  # heavy: imported only here
+
+    for name in ("httpx", "httpx2"):  # one INFO line per request would drown the judge's own progress lines
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+    client = openai.AsyncOpenAI(base_url=jcfg.base_url, api_key=api_key, timeout=jcfg.timeout_s, max_retries=0)
+    gate = AdaptiveGate(jcfg.concurrency, adaptive=bool(getattr(jcfg, "adaptive", True)))
+    budget = Budget(jcfg.max_cost_usd)
+    rng = random.Random(jcfg.seed)
+    args = request_args(jcfg)
+    try:
+        async def one(call: JudgeCall) -> None:
+            out = await _one_call(call, client, openai, gate, budget, jcfg, usage, cache, rng, args)
+            out.error = scrub(out.error, api_key)
+            outcomes[call.key] = out
+            if out.status == "scored":
+                usage.scored += 1
+            else:
+                usage.failed += 1
+            done = usage.scored + usage.failed
+            if done % 200 == 0 or done == len(todo):
+                log.info("judge: %d/%d calls done (%d failed, %d rejected by the rate limit, $%.4f)", done,
+                         len(todo), usage.failed, usage.rejected, budget.spent)
+            if on_done is not None:
+                on_done(call.key, out)
+
+        await asyncio.gather(*(one(c) for c in todo))
+    finally:
+        await client.close()
+        cache.flush()
+    usage.cost_usd = budget.spent
+    usage.rate_cuts = gate.cuts
 
 
 def cached_outcomes(unique: Dict[str, JudgeCall], cache: JudgeCache, retry_unparsed: bool,
@@ -230,66 +246,79 @@ def cached_outcomes(unique: Dict[str, JudgeCall], cache: JudgeCache, retry_unpar
     return outcomes
 
 
-async def _one_call(call, client, openai, sem, budget, jcfg, usage, cache, rng) -> JudgeOutcome:
+async def _one_call(call, client, openai, gate, budget, jcfg, usage, cache, rng, args) -> JudgeOutcome:
     out = JudgeOutcome("failed")
     parse_failures = 0
-    reserve = cost_usd(estimate_tokens(call.messages) * 4 // 3 + 16, jcfg.max_tokens, jcfg)
-    kwargs: Dict[str, Any] = {**request_args(jcfg), "messages": call.messages}
+    messages = call.messages
+    reserve = cost_usd(estimate_tokens(messages) * 4 // 3 + 16, jcfg.max_tokens, jcfg)
+    # The SDK's low-level post: the same client, auth, errors and timeouts as chat.completions.create, without
+    # re-validating our plain-dict request against its TypedDicts and building a pydantic model of the answer
+    # (together about half of the client's CPU time per call).
+    body = {**args, "messages": messages}
     while True:
         delay = None
-        async with sem:
-            if not budget.reserve(reserve):
-                usage.budget_stopped += 1
-                out.error = f"max_cost_usd={jcfg.max_cost_usd} reached; request not sent"
+        sent_at = await gate.acquire()
+        refused, retry_after = False, None
+        if not budget.reserve(reserve):
+            gate.unused()  # nothing was sent: the slot is free again
+            usage.budget_stopped += 1
+            out.error = f"max_cost_usd={jcfg.max_cost_usd} reached; request not sent"
+            return out
+        out.attempts += 1
+        usage.requests += 1
+        actual = 0.0
+        try:
+            resp = await client.post("/chat/completions", cast_to=dict, body=body)
+            used = resp.get("usage") or {}
+            tin, tout = int(used.get("prompt_tokens") or 0), int(used.get("completion_tokens") or 0)
+            actual = cost_usd(tin, tout, jcfg)
+            out.input_tokens += tin
+            out.output_tokens += tout
+            usage.input_tokens += tin
+            usage.output_tokens += tout
+            choices = resp["choices"]
+            text = choices[0]["message"]["content"] if choices else None
+            score = call.rubric.parse_score(text)
+            if score is not None:
+                out.status, out.score, out.text, out.error = "scored", score, text, None
+                cache.put(call.key, jcfg.model, call.rubric.version, score, text, tin, tout)
                 return out
-            out.attempts += 1
-            usage.requests += 1
-            actual = 0.0
-            try:
-                resp = await client.chat.completions.create(**kwargs)
-                tin = int(getattr(resp.usage, "prompt_tokens", 0) or 0) if resp.usage else 0
-                tout = int(getattr(resp.usage, "completion_tokens", 0) or 0) if resp.usage else 0
-                actual = cost_usd(tin, tout, jcfg)
-                out.input_tokens += tin
-                out.output_tokens += tout
-                usage.input_tokens += tin
-                usage.output_tokens += tout
-                text = resp.choices[0].message.content if resp.choices else None
-                score = call.rubric.parse_score(text)
-                if score is not None:
-                    out.status, out.score, out.text, out.error = "scored", score, text, None
-                    cache.put(call.key, jcfg.model, call.rubric.version, score, text, tin, tout)
-                    return out
-                parse_failures += 1
-                out.text = text
-                out.error = ("empty judge answer" if not text else f"no {call.rubric.tag_example} on the rubric's "
-                             f"{call.rubric.score_min}-{call.rubric.score_max} scale in the judge answer")
-                _count(usage, "unparseable")
-                if parse_failures > jcfg.max_parse_retries:
-                    # Paid for: stored, so the next run reads it again instead of asking again.
-                    cache.put(call.key, jcfg.model, call.rubric.version, None, text or "", tin, tout)
-                    out.error += " (stored in the cache; eval.judge.retry_unparsed=true asks again)"
-                    return out
-                delay = 0.0
-            except openai.APITimeoutError:
-                out.error = f"timeout after {jcfg.timeout_s}s"
-                _count(usage, "timeout")
-            except openai.APIConnectionError as e:
-                out.error = f"connection error: {e}"
-                _count(usage, "connection")
-            except openai.APIStatusError as e:
-                out.error = f"HTTP {e.status_code}: {str(e)[:200]}"
-                _count(usage, str(e.status_code))
-                usage.rejected += e.status_code == 429
-                if e.status_code == 429 or e.status_code >= 500 or e.status_code in (408, 409):
-                    delay = retry_after_s(e.response.headers)
-                else:
-                    return out  # 400/401/403/404: retrying cannot help
-            except (openai.APIError, ValueError, KeyError, AttributeError, IndexError, TypeError) as e:
-                out.error = f"malformed response: {type(e).__name__}: {str(e)[:200]}"
-                _count(usage, "malformed")
-            finally:
-                budget.settle(reserve, actual)
+            parse_failures += 1
+            out.text = text
+            out.error = ("empty judge answer" if not text else f"no {call.rubric.tag_example} on the rubric's "
+                         f"{call.rubric.score_min}-{call.rubric.score_max} scale in the judge answer")
+            _count(usage, "unparseable")
+            if parse_failures > jcfg.max_parse_retries:
+                # Paid for: stored, so the next run reads it again instead of asking again.
+                cache.put(call.key, jcfg.model, call.rubric.version, None, text or "", tin, tout)
+                out.error += " (stored in the cache; eval.judge.retry_unparsed=true asks again)"
+                return out
+            delay = 0.0
+        except openai.APITimeoutError:
+            out.error = f"timeout after {jcfg.timeout_s}s"
+            _count(usage, "timeout")
+        except openai.APIConnectionError as e:
+            out.error = f"connection error: {e}"
+            _count(usage, "connection")
+        except openai.APIStatusError as e:
+            out.error = f"HTTP {e.status_code}: {str(e)[:200]}"
+            _count(usage, str(e.status_code))
+            if e.status_code == 429 or e.status_code >= 500 or e.status_code in (408, 409):
+                delay = retry_after_s(e.response.headers)
+                if e.status_code == 429:
+                    usage.rejected += 1
+                    refused, retry_after = True, delay
+            else:
+                return out  # 400/401/403/404: retrying cannot help
+        except (openai.APIError, ValueError, KeyError, AttributeError, IndexError, TypeError) as e:
+            out.error = f"malformed response: {type(e).__name__}: {str(e)[:200]}"
+            _count(usage, "malformed")
+        finally:
+            budget.settle(reserve, actual)
+            if refused:
+                gate.refused(sent_at, retry_after)
+            else:
+                gate.answered(sent_at)
         if out.attempts > jcfg.max_retries:
             out.error = f"gave up after {out.attempts} attempts: {out.error}"
             return out

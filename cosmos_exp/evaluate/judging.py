@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.evaluation import EvalConfig, JudgeConfig
 from cosmos_exp.config.names import CAPTION_METRICS
-from cosmos_exp.evaluate.cache import cache_key
+from cosmos_exp.evaluate.cache import cache_key, key_maker
 from cosmos_exp.evaluate.captions import CaptionRun, parsed_caption, render_value
 from cosmos_exp.evaluate.client import JudgeCall, sent_temperature
 from cosmos_exp.evaluate.lingoqa import lingoqa_fields
@@ -91,13 +91,14 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
     # Hoisted: DictConfig access is slow per call. A reasoning model is sent no temperature (its default).
     model, endpoint, temperature = str(jcfg.model), str(jcfg.base_url), sent_temperature(jcfg)
     fmt = value_format(work.rubric) if work.rubric is not None else render_value
+    caption_key = key_maker(endpoint, model, work.rubric.sha256, temperature) if work.rubric is not None else None
     for rec in work.run.items:
         if rec["task"] == "caption" and "llm_judge" in metrics:
             for key, human, answer in caption_pairs(rec, work.keys, fmt):
-                ck = cache_key(endpoint, model, work.rubric.sha256, temperature, key, human, answer)
-                msgs = work.rubric.messages(key=key, description=work.rubric.keys[key], human_answer=human,
-                                            model_answer=answer)
-                work.calls.append(JudgeCall(ck, msgs, work.rubric))
+                ck = caption_key(key, human, answer)
+                fields = {"key": key, "description": work.rubric.keys[key], "human_answer": human,
+                          "model_answer": answer}
+                work.calls.append(JudgeCall(ck, fields, work.rubric))
                 work.call_of[(rec["id"], "llm_judge", key)] = ck
         elif rec["task"] == "lingoqa" and "lingoqa_llm" in metrics:
             question, refs, pred = lingoqa_fields(rec)
@@ -106,14 +107,15 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
             references = "\n".join(f"- {r}" for r in refs)
             ck = cache_key(endpoint, model, work.lingo_rubric.sha256, temperature, "lingoqa",
                            question + "\n" + references, pred)
-            msgs = work.lingo_rubric.messages(question=question, references=references, prediction=pred)
-            work.calls.append(JudgeCall(ck, msgs, work.lingo_rubric))
+            fields = {"question": question, "references": references, "prediction": pred}
+            work.calls.append(JudgeCall(ck, fields, work.lingo_rubric))
             work.call_of[(rec["id"], "lingoqa_llm", "answer")] = ck
 
 
-def key_states(rec: Dict[str, Any], keys: List[str]) -> Dict[str, str]:
-    """For each key: 'present' or why it cannot be scored."""
-    parsed, _ = parsed_caption(rec)
+def key_states(rec: Dict[str, Any], keys: List[str], parsed: Any = False) -> Dict[str, str]:
+    """For each key: 'present' or why it cannot be scored (`parsed`: the caption's object when already read)."""
+    if parsed is False:
+        parsed, _ = parsed_caption(rec)
     ref = rec.get("reference") if isinstance(rec.get("reference"), dict) else {}
     out = {}
     for k in keys:
@@ -132,7 +134,7 @@ def caption_pairs(rec: Dict[str, Any], keys: List[str], fmt: Callable[[Any], str
                   ) -> List[Tuple[str, str, str]]:
     """(key, human answer, model answer) for every key present on both sides, shown as `fmt` shows values."""
     parsed, _ = parsed_caption(rec)
-    states = key_states(rec, keys)
+    states = key_states(rec, keys, parsed)
     return [(k, fmt(rec["reference"][k]), fmt(parsed[k])) for k in keys if states[k] == "present"]
 
 

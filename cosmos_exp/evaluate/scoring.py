@@ -52,7 +52,7 @@ def _score_keys(rec, work: Work, score_present: Callable[[str, Dict[str, Any]], 
     """Per caption key: keys missing on either side (or an unparsed caption) are recorded as such, not scored."""
     parsed, _ = parsed_caption(rec)
     keys = {k: ({"status": state, "score": None} if state != "present" else score_present(k, parsed))
-            for k, state in key_states(rec, work.keys).items()}
+            for k, state in key_states(rec, work.keys, parsed).items()}
     return _key_record(keys)
 
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 
 def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> None:
@@ -27,8 +27,10 @@ def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> 
         raise
 
 
-def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", fsync=fsync)
+def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True, indent: Optional[int] = 2) -> None:
+    """indent=None writes one line with json's C encoder, several times faster than the indenting one: for
+    files written by the thousand (per-item score records)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n", fsync=fsync)
 
 
 @contextlib.contextmanager

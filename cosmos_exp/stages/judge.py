@@ -93,8 +93,9 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         lingo = LingoJudge(cfg.eval.lingo_judge_path)
     items = scoring.score_items(cfg, work, outcomes, lingo)
     for item in items:
-        # No fsync per item (it dominated a cached re-score): a rerun rebuilds any lost file from the cache.
-        write_json_atomic(rundir.score_path(run_dir, item["id"]), item, fsync=False)
+        # No fsync per item (it dominated a cached re-score): a rerun rebuilds any lost file from the cache. One
+        # line each: json's indenting encoder is pure Python and took a third of a cached re-score.
+        write_json_atomic(rundir.score_path(run_dir, item["id"]), item, fsync=False, indent=None)
     summary = scoring.summarise(cfg, work, items, usage)
     write_json_atomic(run_dir / rundir.SUMMARY_JSON, summary)
     log.info("judge: %d items scored into %s", len(items), run_dir)
