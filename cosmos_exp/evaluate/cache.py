@@ -19,16 +19,18 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS judgements (
 _COMMIT_EVERY = 32  # a crash loses at most this many paid answers; per-row commits cost more than calls at speed
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) builds one per call
+
+
 def key_maker(endpoint: str, model: str, rubric_sha: str, temperature: Optional[float]) -> Callable[[str, str, str], str]:
     """cache_key with the judge's settings fixed: the digest of the settings is taken once and copied per key
     (a run makes 15 keys per caption)."""
-    judge = json.dumps([endpoint.rstrip("/"), model, rubric_sha, None if temperature is None else float(temperature)],
-                       ensure_ascii=False)
+    judge = _ENCODE([endpoint.rstrip("/"), model, rubric_sha, None if temperature is None else float(temperature)])
     prefix = hashlib.sha256(judge.encode("utf-8"))
 
     def key(field: str, human: str, answer: str) -> str:
         h = prefix.copy()
-        h.update(json.dumps([field, human, answer], ensure_ascii=False).encode("utf-8"))
+        h.update(_ENCODE([field, human, answer]).encode("utf-8"))
         return h.hexdigest()
 
     return key

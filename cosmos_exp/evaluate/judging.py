@@ -29,6 +29,8 @@ class Work:
     calls: List[JudgeCall] = field(default_factory=list)
     # (item id, metric, field) -> cache key of its judge call
     call_of: Dict[Tuple[str, str, str], str] = field(default_factory=dict)
+    # (item id, caption key) -> (human answer, model answer) as the judge was shown them
+    shown: Dict[Tuple[str, str], Tuple[str, str]] = field(default_factory=dict)
 
 
 def missing_key_error(jcfg: JudgeConfig) -> ConfigError:
@@ -96,6 +98,7 @@ def _add_calls(e: EvalConfig, work: Work, metrics: List[str]) -> None:
         if rec["task"] == "caption" and "llm_judge" in metrics:
             for key, human, answer in caption_pairs(rec, work.keys, fmt):
                 ck = caption_key(key, human, answer)
+                work.shown[(rec["id"], key)] = (human, answer)
                 fields = {"key": key, "description": work.rubric.keys[key], "human_answer": human,
                           "model_answer": answer}
                 work.calls.append(JudgeCall(ck, fields, work.rubric))

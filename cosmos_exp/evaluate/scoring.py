@@ -61,9 +61,9 @@ def _llm_keys(rec, work: Work, outcomes) -> Dict[str, Any]:
 
     def judged(k: str, parsed: Dict[str, Any]) -> Dict[str, Any]:
         out = outcomes.get(work.call_of[(rec["id"], "llm_judge", k)])
+        human, answer = work.shown.get((rec["id"], k)) or (fmt(rec["reference"][k]), fmt(parsed[k]))
         entry = {"status": "scored" if out and out.status == "scored" else "failed",
-                 "score": out.score if out else None,
-                 "human_answer": fmt(rec["reference"][k]), "model_answer": fmt(parsed[k]),
+                 "score": out.score if out else None, "human_answer": human, "model_answer": answer,
                  "judge_text": out.text if out else None, "cached": bool(out and out.cached),
                  "attempts": out.attempts if out else 0}
         if entry["status"] == "failed":

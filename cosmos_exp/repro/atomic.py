@@ -12,9 +12,11 @@ from typing import Any, Iterator, Optional, Union
 def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> None:
     """Temp file in the same folder, then rename. fsync=False keeps the all-or-nothing view for readers and
     a killed process but not power-loss durability: for outputs that are cheap to rebuild."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = os.fspath(path)  # plain strings: pathlib's parsing showed up when writing files by the thousand
+    parent, name = os.path.split(path)
+    parent = parent or "."
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -23,7 +25,8 @@ def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> 
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
