@@ -197,7 +197,8 @@ def caption_files(run_dir: PathLike) -> List[Path]:
     d = captions_dir(run_dir)
     if not d.is_dir():
         return []
-    return sorted(p for p in d.glob("*.json") if not p.name.startswith(".") and p.name != CAPTIONS_INDEX)
+    return sorted((p for p in d.glob("*.json") if not p.name.startswith(".") and p.name != CAPTIONS_INDEX),
+                  key=lambda p: p.name)  # one folder: the names order them (comparing Paths is slow by the thousand)
 
 
 def scores_dir(run_dir: PathLike) -> Path:

@@ -6,14 +6,18 @@ that is a deterministic function of the prompt, and reports token usage. Faults 
   server.faults_for[text]  - a queue applied to requests whose prompt contains `text`
 Each fault is a tuple: ("429", retry_after_s or None), ("500",), ("503",), ("400",), ("401",), ("timeout", sleep_s),
 ("empty",), ("no_tag",), ("malformed",) (a non-JSON 200 body), ("no_choices",).
+As the real API does, a reasoning model (gpt-5, o-series) sent `max_tokens` or a temperature other than 1 gets 400.
+
+A rate limit (`rate_limit` requests/s, token bucket of `burst`) answers 429 with Retry-After beyond it.
 
 Run standalone (the benchmark does, so the server has its own process):
-    python tests/_judge_server.py --latency 0.1      # prints "READY <base_url>" then serves until killed
+    python tests/_judge_server.py --latency 0.1 [--rate-limit 40]   # prints "READY <base_url>", serves until killed
 """
 
 import argparse
 import hashlib
 import json
+import math
 import re
 import sys
 import threading
@@ -22,14 +26,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional
 
 
+# The two answers as our rubrics lay them out: similarity_v1, and avha_v1 (the cookbook judge's protocol).
+_ANSWERS = [re.compile(r"Human annotator's answer:\n(.*?)\n\nModel's answer:\n(.*?)\n\n", re.S),
+            re.compile(r"Answer written by a person:\n(.*?)\n\nAnswer given by the model:\n(.*?)\n\n", re.S)]
+# OpenAI's reasoning models refuse these (HTTP 400), as the real API does.
+_REASONING = re.compile(r"^(?:gpt-5|o\d+)(?:[-.].*)?$")
+
+
 def score_for(prompt: str) -> int:
     """Deterministic score: 5 when both answers are identical, else from a hash, on the prompt's own scale."""
     if "<score>0</score>" in prompt:  # a 0/1 verdict rubric
         return int(hashlib.sha256(prompt.encode()).digest()[0] % 2)
-    m = re.search(r"Human annotator's answer:\n(.*?)\n\nModel's answer:\n(.*?)\n\n", prompt, re.S)
-    if m and m.group(1).strip() == m.group(2).strip():
-        return 5
+    for pattern in _ANSWERS:
+        m = pattern.search(prompt)
+        if m and m.group(1).strip() == m.group(2).strip():
+            return 5
     return 1 + hashlib.sha256(prompt.encode()).digest()[0] % 5
+
+
+def score_tag(prompt: str) -> str:
+    """The tag the rubric asks the score in: <answer>N</answer> (the cookbook's) or <score>N</score>."""
+    return "answer" if "<answer>N</answer>" in prompt else "score"
+
+
+def unsupported_for_reasoning(body: Dict[str, Any]) -> Optional[str]:
+    if not _REASONING.match(str(body.get("model", ""))):
+        return None
+    if "max_tokens" in body:
+        return "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
+    if body.get("temperature", 1) != 1:
+        return f"Unsupported value: 'temperature' does not support {body['temperature']} with this model."
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -37,9 +64,30 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # listen() backlog: the default 5 resets connections when 32 clients arrive at once
 
 
+class TokenBucket:
+    """A rate limit as APIs enforce one: `rate` requests/s on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.t = float(burst), time.monotonic()
+
+    def take(self) -> Optional[float]:
+        """None when the request may pass (a token is taken), else the seconds until a token is there."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
 class FakeJudgeServer:
-    def __init__(self, latency_s: float = 0.0, port: int = 0) -> None:
+    def __init__(self, latency_s: float = 0.0, port: int = 0, rate_limit: Optional[float] = None,
+                 burst: Optional[float] = None) -> None:
         self.latency_s = latency_s
+        # Beyond the limit: 429 at once, with Retry-After (whole seconds, as HTTP says) and retry-after-ms.
+        self.bucket = TokenBucket(rate_limit, burst or max(1.0, rate_limit / 4)) if rate_limit else None
         self.faults: List[tuple] = []
         self.faults_for: Dict[str, List[tuple]] = {}
         self.requests: List[Dict[str, Any]] = []  # one record per request received
@@ -59,9 +107,13 @@ class FakeJudgeServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
                 with server.lock:
-                    server.requests.append({"t": time.monotonic(), "body": body,
+                    wait = server.bucket.take() if server.bucket is not None else None
+                    server.requests.append({"t": time.monotonic(), "body": body, "limited": wait is not None,
                                             "authorization": self.headers.get("Authorization")})
-                    fault = server._next_fault(prompt)
+                    fault = server._next_fault(prompt) if wait is None else None
+                if wait is not None:
+                    return self._send(429, {"error": {"message": "rate limit reached", "type": "requests"}},
+                                      {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))})
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 try:
@@ -71,6 +123,9 @@ class FakeJudgeServer:
 
             def _answer(self, body: Dict[str, Any], prompt: str, fault: Optional[tuple]) -> None:
                 kind = fault[0] if fault else None
+                refused = unsupported_for_reasoning(body)
+                if refused:
+                    return self._send(400, {"error": {"message": refused, "type": "invalid_request_error"}})
                 if kind == "429":
                     headers = {"Retry-After": str(fault[1])} if len(fault) > 1 and fault[1] is not None else {}
                     return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
@@ -87,9 +142,9 @@ class FakeJudgeServer:
                 if kind == "no_choices":
                     return self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
                                             "model": body.get("model"), "choices": []})
-                score = score_for(prompt)
+                score, tag = score_for(prompt), score_tag(prompt)
                 text = {"empty": "", "no_tag": "The answers look similar. Score: four."}.get(
-                    kind, f"Both answers describe the scene; judged on meaning.\n<score>{score}</score>")
+                    kind, f"Both answers describe the scene; judged on meaning.\n<{tag}>{score}</{tag}>")
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model"),
@@ -144,8 +199,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--rate-limit", type=float, default=None, help="requests/s; beyond it 429 with Retry-After")
+    ap.add_argument("--burst", type=float, default=None, help="burst size of the rate limit (default limit/4)")
     args = ap.parse_args()
-    server = FakeJudgeServer(latency_s=args.latency, port=args.port)
+    server = FakeJudgeServer(latency_s=args.latency, port=args.port, rate_limit=args.rate_limit, burst=args.burst)
     print(f"READY {server.base_url}", flush=True)
     try:
         server.httpd.serve_forever()

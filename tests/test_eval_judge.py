@@ -83,7 +83,7 @@ def test_scores_summary_and_traceability(tmp_path, server, caplog):
     # The headline numbers with their CIs are printed, not only written.
     said = caplog.text
     assert f"llm_judge {llm['headline']:.4g} [{llm['overall']['ci_low']:.4g}, {llm['overall']['ci_high']:.4g}] n=4" in said
-    assert f"bleu {summary['metrics']['bleu']['corpus']['score']:.4g} [" in said and "95% CIs" in said
+    assert f"bleu (0-100) {summary['metrics']['bleu']['corpus']['score']:.4g} [" in said and "95% CIs" in said
 
 
 def test_second_run_is_free_and_changed_rubric_is_not(tmp_path, server):
@@ -141,11 +141,26 @@ def test_faults_end_scored_or_failed_never_twice(tmp_path, server):
     # Retry-After: 0.3 was honoured before the retry of item 0.
     times = [r["t"] for r in server.requests if "follows car number 0" in json.dumps(r["body"])]
     assert times[1] - times[0] >= 0.3
-    # A failed item is retried by the next run (failures are not cached); the successes are not.
+    # The next run asks again for the call that got no answer (HTTP 500s); the answer that did not parse was
+    # paid for and stored: it is read again, not bought again, and still fails; the successes are not asked.
     server.faults_for = {}
     before = len(server.requests)
     judge_stage.run(cfg, tmp_path / "run2")
+    assert len(server.requests) - before == 1
+    sa2 = json.loads((tmp_path / "run2" / "scores" / "clip0002.score.json").read_text())[
+        "metrics"]["llm_judge"]["keys"]["safety_analysis"]
+    assert sa2["status"] == "failed" and sa2["cached"] and "retry_unparsed" in sa2["error"]
+    assert sa2["judge_text"] == "The answers look similar. Score: four."
+    usage = json.loads((tmp_path / "run2" / "summary.json").read_text())["metrics"]["llm_judge"]["usage"]
+    assert usage["cached_unparsed"] == 1 and usage["requests"] == 1
+    # Asked to retry it, the run pays for it once more (and the fault queue is empty now: it scores).
+    cfg.eval.judge.retry_unparsed = True
+    assert "1 of them answers that do not parse" not in judge_stage.plan(cfg).render()
+    judge_stage.run(cfg, tmp_path / "run3")
     assert len(server.requests) - before == 2
+    sa3 = json.loads((tmp_path / "run3" / "scores" / "clip0002.score.json").read_text())[
+        "metrics"]["llm_judge"]["keys"]["safety_analysis"]
+    assert sa3["status"] == "scored" and sa3["attempts"] == 1
 
 
 def test_max_cost_stops_new_requests(tmp_path, server):
@@ -265,14 +280,136 @@ def _qa_records(cap: Path) -> None:
 def test_mcq_and_lingoqa_llm_variant(tmp_path, server):
     _qa_records(tmp_path / "cap")
     cfg = make_cfg(tmp_path, tmp_path / "cap", server)
-    cfg.eval.metrics = ["mcq", "lingoqa"]
-    assert "lingoqa scored with llm_judge" in judge_stage.plan(cfg).render()
+    cfg.eval.metrics = ["mcq", "lingoqa_llm"]
+    assert "lingoqa_llm scored with the LLM judge" in judge_stage.plan(cfg).render()
     judge_stage.run(cfg, tmp_path / "run")
     m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
+    assert "lingoqa" not in m  # the substitute never carries the benchmark's name
     assert m["mcq"]["accuracy"]["mean"] == pytest.approx(3 / 5)
     assert m["mcq"]["parseable_rate"] == pytest.approx(3 / 5)
     assert m["mcq"]["accuracy_on_parseable"] == 1.0
     assert m["mcq"]["per_category"] == {"actions": {"n": 2, "accuracy": 1.0}, "signs": {"n": 3, "accuracy": pytest.approx(1 / 3)}}
-    assert m["lingoqa"]["method"] == "llm_judge" and m["lingoqa"]["counts"] == {"scored": 3}
+    assert m["lingoqa_llm"]["method"] == "llm_judge" and m["lingoqa_llm"]["counts"] == {"scored": 3}
+    assert "not comparable with published LingoQA" in m["lingoqa_llm"]["note"]
     assert len(server.requests) == 3
     assert all("How many cars" in json.dumps(r["body"]) for r in server.requests)
+
+
+def test_mcq_headline_is_micro_accuracy_with_the_mean_per_video_beside_it(tmp_path):
+    # Video v1: 3 questions, all right; video v2: 1 question, wrong (an answer inside <think> does not count).
+    opts = {"A": "turn left", "B": "stop", "C": "speed up", "D": "reverse"}
+    for i, (video, text) in enumerate([("v1", "B"), ("v1", "<answer>B</answer>"), ("v1", "Ｂ"),
+                                       ("v2", "<think>B</think>C")]):
+        write_caption_record(tmp_path / "cap", {"id": f"q{i}", "task": "mcq", "raw_text": text,
+                                               "video": f"/data/{video}.mp4", "parse_status": "not_applicable",
+                                               "reference": {"answer": "B", "options": opts}})
+    cfg = make_cfg(tmp_path, tmp_path / "cap")
+    cfg.eval.metrics = ["mcq"]
+    judge_stage.run(cfg, tmp_path / "run")
+    m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["mcq"]
+    # Micro accuracy (lmms-eval / VLMEvalKit headline): 3 right of 4 questions.
+    assert m["headline"] == m["accuracy"]["mean"] == 0.75 and m["accuracy"]["groups"] == 2
+    # Mean per-video accuracy (the cookbook reports it too): (3/3 + 0/1) / 2.
+    assert m["mean_per_video_accuracy"]["mean"] == 0.5 and m["mean_per_video_accuracy"]["videos"] == 2
+    assert m["parseable_rate"] == 1.0 and m["parse"] == {"letter": 3, "tag": 1}
+
+
+def test_reasoning_model_requests_are_shaped_as_its_api_requires(tmp_path, server):
+    from cosmos_exp.evaluate.client import is_reasoning_model, request_args
+
+    write_caption_run(tmp_path / "cap", 2)
+    # gpt-4.1-mini takes temperature + max_tokens; gpt-5 rejects both with a 400 (as the fake server does).
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server, model="gpt-5", max_tokens=2048)
+    cfg.eval.metrics = ["llm_judge"]
+    assert "reasoning model: no temperature sent, max_completion_tokens=2048" in judge_stage.plan(cfg).render()
+    judge_stage.run(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]
+    assert summary["counts"]["failed"] == 0 and summary["counts"]["judged"] == 30
+    body = server.requests[0]["body"]
+    assert body["max_completion_tokens"] == 2048 and "max_tokens" not in body and "temperature" not in body
+    assert summary["judge"]["temperature"] is None and summary["judge"]["reasoning_model"] is True
+    for name, reasoning in [("gpt-5-mini", True), ("gpt-5.1", True), ("o3-mini", True), ("o1", True),
+                            ("openai/o4-mini", True), ("gpt-4o", False), ("gpt-4.1-mini", False), ("local-judge", False)]:
+        j = OmegaConf.structured(EvalConfig).judge
+        j.model = name
+        assert is_reasoning_model(j) is reasoning, name
+        assert ("max_completion_tokens" in request_args(j)) is reasoning and ("temperature" in request_args(j)) != reasoning
+    j.reasoning = True  # a proxy's name that does not say
+    assert "temperature" not in request_args(j)
+
+
+def test_cache_keys_on_the_endpoint(tmp_path):
+    write_caption_run(tmp_path / "cap", 2)
+    with FakeJudgeServer() as one, FakeJudgeServer() as two:
+        cfg = make_cfg(tmp_path, tmp_path / "cap", one)
+        cfg.eval.metrics = ["llm_judge"]
+        judge_stage.run(cfg, tmp_path / "run1")
+        judge_stage.run(cfg, tmp_path / "run1b")
+        assert len(one.requests) == 20  # distinct (key, human, model) triples, the second run all cached
+        # Another server with the same model name is another judge: nothing is reused from the first.
+        cfg.eval.judge.base_url = two.base_url
+        judge_stage.run(cfg, tmp_path / "run2")
+        assert len(two.requests) == 20
+
+
+def test_a_stored_answer_that_did_not_parse_is_read_again_without_a_request(tmp_path, server):
+    from cosmos_exp.evaluate.cache import JudgeCache
+    from cosmos_exp.evaluate.judging import build_work
+
+    write_caption_run(tmp_path / "cap", 1)
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server)
+    cfg.eval.metrics, cfg.eval.caption_keys = ["llm_judge"], ["weather"]
+    work = judge_stage._prepare(cfg)
+    (call,) = work.calls
+    # An answer stored by a parser that could not read it (score NULL); the current one can.
+    with JudgeCache(Path(cfg.eval.judge.cache_path)) as cache:
+        cache.put(call.key, "gpt-4.1-mini", call.rubric.version, None, "Close enough.\n<score> 3 </score>", 10, 5)
+    judge_stage.run(cfg, tmp_path / "run")
+    key = json.loads((tmp_path / "run" / "scores" / "clip0000.score.json").read_text())["metrics"]["llm_judge"]["keys"]
+    assert key["weather"]["status"] == "scored" and key["weather"]["score"] == 3 and key["weather"]["cached"]
+    assert server.requests == []
+    with JudgeCache(Path(cfg.eval.judge.cache_path), readonly=True) as cache:
+        assert cache.get_many([call.key])[call.key]["score"] == 3  # kept: the next run does not parse it again
+    assert build_work(cfg.eval, work.run).calls[0].key == call.key
+
+
+def test_avha_v1_rubric_runs_the_cookbook_judge_protocol(tmp_path, server):
+    """The cookbook's avha_judge.py protocol: one question per key, values printed with %s, the score read from
+    the first <answer>N</answer>, captions that did not parse left out of each key's mean."""
+    from cosmos_exp.evaluate.rubric import load_rubric
+
+    ref = label(0)
+    write_caption_record(tmp_path / "cap", {"id": "same", "reference": ref, "parsed": dict(ref)})
+    write_caption_record(tmp_path / "cap", {"id": "nojson", "reference": ref, "raw_text": "I cannot tell."})
+    cfg = make_cfg(tmp_path, tmp_path / "cap", server, rubric="avha_v1")
+    cfg.eval.metrics = ["llm_judge"]
+    judge_stage.run(cfg, tmp_path / "run")
+    prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
+    assert len(prompts) == 15  # one question per key of the parsed caption; the unparsed one asks nothing
+    meta = next(p for p in prompts if "What does the ego vehicle do in relation to other road users?" in p)
+    assert "['Vehicle following']" in meta  # %s of a list
+    assert any("\nNone\n" in p for p in prompts)  # %s of a null value
+    m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]
+    # Identical answers score 5 on every key; the unparsed caption is left out of each key's mean (n = 1).
+    assert all(v["mean"] == 5.0 and v["n"] == 1 and v["unparsed_caption"] == 1 for v in m["per_key"].values())
+    assert m["judge"]["score_tag"] == "<answer>N</answer>" and m["judge"]["score_pick"] == "first"
+    r = load_rubric("avha_v1")
+    assert r.parse_score("4, no: <answer>2</answer>. Earlier I thought <answer>4</answer>.") == 2  # the first tag
+    assert r.parse_score("<score>4</score>") is None and load_rubric("similarity_v1").parse_score(
+        "<score>2</score> then <score>4</score>") == 4
+
+
+def test_a_rate_limited_server_every_call_ends_scored_and_the_run_says_what_it_cost(tmp_path, caplog):
+    write_caption_run(tmp_path / "cap", 4)
+    with FakeJudgeServer(latency_s=0.01, rate_limit=30, burst=3) as server:
+        cfg = make_cfg(tmp_path, tmp_path / "cap", server, concurrency=16, max_retries=50)
+        cfg.eval.metrics = ["llm_judge"]
+        with caplog.at_level("INFO", logger="cosmos_exp"):
+            judge_stage.run(cfg, tmp_path / "run")
+    usage = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]["llm_judge"]["usage"]
+    limited = sum(r["limited"] for r in server.requests)
+    assert limited > 0  # 16 at once against a burst of 3: the limit was met
+    assert usage["scored"] == usage["calls"] == len(server.requests) - limited
+    assert (usage["rejected"], usage["requests"]) == (limited, len(server.requests)) and usage["rate_cuts"] >= 1
+    assert (f"{usage['calls']} calls made ({usage['calls']} scored, 0 failed) in {usage['requests']} requests, "
+            f"{usage['retries']} retried, {limited} rejected by the rate limit, $") in caplog.text

@@ -130,8 +130,84 @@ def test_headline_line_names_each_metric_with_its_ci():
     from cosmos_exp.evaluate.headline import describe, headline_ci
 
     metrics = {"mcq": {"headline": 0.5, "accuracy": {"n": 8, "mean": 0.5, "ci_low": 0.25, "ci_high": 0.75}},
-               "bleu": {"headline": 31.76, "corpus": {"score": 31.76, "n": 16, "ci_low": 8.3, "ci_high": 53.2}},
+               "bleu": {"headline": 31.76, "scale": "0-100",
+                        "corpus": {"score": 31.76, "n": 16, "ci_low": 8.3, "ci_high": 53.2}},
                "local": {"headline": None, "note": "no items of a task this metric applies to"}}
-    assert headline_ci("bleu", metrics["bleu"]) == {"headline": 31.76, "ci_low": 8.3, "ci_high": 53.2, "n": 16}
-    assert describe(metrics, 0.9) == ("mcq 0.5 [0.25, 0.75] n=8; bleu 31.76 [8.3, 53.2] n=16; "
+    assert headline_ci("bleu", metrics["bleu"]) == {"headline": 31.76, "ci_low": 8.3, "ci_high": 53.2, "n": 16,
+                                                    "scale": "0-100"}
+    assert headline_ci("mcq", metrics["mcq"])["scale"] is None
+    assert describe(metrics, 0.9) == ("mcq 0.5 [0.25, 0.75] n=8; bleu (0-100) 31.76 [8.3, 53.2] n=16; "
                                       "local - (no item scored) (90% CIs in brackets)")
+    # The cookbook's scale is printed as such, so 0.113 is never read as 0.113 on sacrebleu's scale.
+    metrics["bleu"].update({"headline": 0.1176, "scale": "0-1"})
+    assert "bleu (0-1) 0.1176 [" in describe(metrics)
+
+
+def _clustered_pair():
+    """455 videos x 11 questions (the cookbook's MCQ set: ~5,000 questions, ~11 per video). a and b answer alike
+    except on whole videos: b gets all 11 right where a got all wrong on 8 videos, and the reverse on 5."""
+    rng = np.random.default_rng(7)
+    a, b, videos = [], [], []
+    for v in range(455):
+        base = (rng.random(11) < 0.8).astype(float)
+        flip = 1 if v < 8 else -1 if v < 13 else 0
+        a += list(np.zeros(11) if flip == 1 else np.ones(11) if flip == -1 else base)
+        b += list(np.ones(11) if flip == 1 else np.zeros(11) if flip == -1 else base)
+        videos += [f"video{v}"] * 11
+    return a, b, videos
+
+
+def test_per_video_bootstrap_disagrees_with_the_per_question_one():
+    a, b, videos = _clustered_pair()
+    # b - a = (8 - 5) videos x 11 questions / 5,005 questions = +0.66 points.
+    per_question = paired_diff_ci(a, b, samples=2000, seed=0)
+    per_video = paired_diff_ci(a, b, samples=2000, seed=0, groups=videos)
+    assert per_question["mean"] == per_video["mean"] == pytest.approx(33 / 5005)
+    # Resampling questions treats the 143 changed answers as independent: the interval excludes 0.
+    assert per_question["verdict"] == "b better" and per_question["ci_low"] > 0
+    # Resampling videos (lmms-eval's clustered errors; the questions of one video move together): 13 changed
+    # videos of 455, and the interval covers 0.
+    assert per_video["verdict"] == "no significant difference" and per_video["ci_low"] < 0 < per_video["ci_high"]
+    assert per_video["ci_high"] - per_video["ci_low"] > 2.5 * (per_question["ci_high"] - per_question["ci_low"])
+    assert per_video["groups"] == 455 and per_video["n"] == 5005
+
+
+def test_grouped_ci_is_the_micro_mean_and_covers_at_the_nominal_rate():
+    from cosmos_exp.evaluate.stats import grouped_mean_ci
+
+    # Micro mean over items, whatever the group sizes: (3 + 0) / 4.
+    assert grouped_mean_ci([1, 1, 1, 0], ["v1", "v1", "v1", "v2"], samples=100)["mean"] == 0.75
+    assert grouped_mean_ci([1.0, None], ["v1", "v2"])["groups"] == 1
+    rng = np.random.default_rng(5)
+    covered, trials = 0, 200
+    for t in range(trials):  # 60 videos of 10 correlated questions each, true accuracy 0.7
+        p = np.clip(0.7 + rng.normal(0, 0.2, 60), 0, 1)
+        x = (rng.random((60, 10)) < p[:, None]).astype(float)
+        ci = grouped_mean_ci(x.ravel(), np.repeat(np.arange(60), 10), samples=500, seed=t)
+        covered += ci["ci_low"] <= 0.7 <= ci["ci_high"]
+    assert 0.88 <= covered / trials <= 0.99
+
+
+def test_compare_resamples_the_videos_of_mcq_questions():
+    from cosmos_exp.evaluate.compare import compare_metric
+
+    a, b, videos = _clustered_pair()
+    pairs = [({"value": x, "video": v}, {"value": y, "video": v}) for x, y, v in zip(a, b, videos)]
+    out = compare_metric("mcq", pairs, {"samples": 1000, "confidence": 0.95, "seed": 0})
+    assert out["resampled"] == "videos" and out["overall"]["verdict"] == "no significant difference"
+
+
+@pytest.mark.parametrize("pred,ref,score", [
+    # Two different answers in another script: kept as words, so they differ (they both normalised to "" and
+    # scored a perfect 5 when only a-z and 0-9 were kept).
+    ("Пасмурно", "Ясно", 1.0), ("小雨", "大雪", 1.0), ("βροχή", "ήλιος", 1.0),
+    # Same words, other case, punctuation or width: exact.
+    ("Пасмурно.", "пасмурно", 5.0), ("小雨。", "小雨", 5.0), ("Ｌｉｇｈｔ ｒａｉｎ", "light rain", 5.0),
+    ("Straße", "STRASSE", 5.0),
+    # Combining marks belong to the word (Devanagari vowel signs are marks, not letters): one token each side.
+    ("हल्की बारिश", "हल्की धूप", 3.0),
+    # Punctuation only: compared as written.
+    ("-", "?", 1.0), ("-", "-", 5.0),
+])
+def test_local_scorer_keeps_letters_of_every_script(pred, ref, score):
+    assert local_score(pred, ref)["score"] == pytest.approx(score)

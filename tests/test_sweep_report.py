@@ -116,6 +116,9 @@ def test_report_stage_table_plots_and_chain(sweep, tmp_path):
     assert "summary.json" in incomplete["3"] and "no run.json" in incomplete["4"]
     md = (out / "report.md").read_text()
     assert "| 1 | 200 |" in md and "20 [15, 25] (8)" in md and "not separable" in md
+    # BLEU's number carries its scale (a summary without one was on sacrebleu's 0-100): column and csv.
+    assert "bleu (0-100) [95% CI] (n)" in md and "mcq [95% CI] (n)" in md
+    assert [r["bleu_scale"] for r in rows] == ["0-100"] * 3 and report["scales"]["bleu"] == "0-100"
 
 
 def test_swept_override_gets_a_column_and_a_line(tmp_path):
@@ -154,3 +157,18 @@ def test_the_best_trajectory_checkpoint_has_the_lowest_min_ade(tmp_path):
     make_child(root, 2, 3, {"trajectory": (2.0, 1.9, 2.1)})
     pick = pick_best([load_child(p) for p in child_dirs(root)], "trajectory")[0]
     assert pick["best"]["step"] == 2 and "lowest trajectory" in pick["text"] and pick["clear_winner"]
+
+
+def test_bleu_on_two_scales_is_never_one_column_of_bare_numbers(tmp_path):
+    from cosmos_exp.sweep.report import write_report
+
+    root = tmp_path / "m"
+    make_child(root, 0, 1, {"bleu": (11.3, 10.0, 12.0)})
+    d = make_child(root, 1, 2, {"bleu": (0.125, 0.11, 0.14)})
+    s = json.loads((d / "summary.json").read_text())
+    s["metrics"]["bleu"]["scale"] = "0-1"
+    (d / "summary.json").write_text(json.dumps(s))
+    write_report(root, tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "bleu (mixed scales) [95% CI] (n)" in md
+    assert "11.3 (0-100) [10, 12] (8)" in md and "0.125 (0-1) [0.11, 0.14] (8)" in md

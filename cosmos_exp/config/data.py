@@ -77,6 +77,11 @@ class DatasetConfig:
     driving_synthetic: Optional[DrivingSyntheticConfig] = None
     # physical_ai_av: the reader's settings (its root is dataset.root).
     physical_ai_av: Optional[PhysicalAIAVConfig] = None
+    # lingoqa: the official evaluation parquet (question_id, segment_id, question, answer rows); stage=prepare
+    # converts it into <root>/<eval_split>/lingoqa.jsonl, references grouped per question (data/lingoqa.py).
+    lingoqa_parquet: Optional[str] = None
+    # lingoqa: where the segments' JPEG frame folders are, <root>/<lingoqa_frames_dir>/<segment_id>/.
+    lingoqa_frames_dir: str = "images/val"
     # Open every video while building the dataset (catches corrupt and too-short clips before training).
     probe_videos: bool = True
     num_workers: int = 2

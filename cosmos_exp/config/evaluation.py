@@ -12,12 +12,21 @@ class JudgeConfig:
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.0
     seed: Optional[int] = 0
+    # Reasoning models (gpt-5, o1/o3/o4...) reject any temperature but their default and `max_tokens`: they are
+    # sent no temperature and max_tokens as `max_completion_tokens` (which then counts the hidden reasoning too:
+    # give them room). None: decided by the model name; true/false: a proxy's name that does not say.
+    reasoning: Optional[bool] = None
     max_tokens: int = 512
     timeout_s: float = 60.0
+    # Requests in flight at most. With `adaptive`, a window that starts small and grows to it, and after the first
+    # 429 a send rate that rides the server's rate limit (evaluate/pacing.py); false: always this many.
     concurrency: int = 16
+    adaptive: bool = True
     max_retries: int = 6
-    # Empty or score-less answers are asked again this many times, then recorded as failed.
+    # Empty or score-less answers are asked again this many times in a run, then stored and recorded as failed.
     max_parse_retries: int = 1
+    # A stored answer that did not parse is read again by the next run without a request; true asks again.
+    retry_unparsed: bool = False
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_cost_usd: Optional[float] = None
@@ -37,8 +46,12 @@ class EvalConfig:
     name: str = "caption"
     # Any of: llm_judge, local, bleu, mcq, lingoqa.
     metrics: List[str] = field(default_factory=lambda: ["local", "bleu"])
-    # Which text BLEU compares against: a caption key (e.g. safety_analysis) or "full_label".
+    # Which text BLEU compares: a caption key's value (e.g. safety_analysis); "full_label": the values of every
+    # scored key, one per line, without the key names (shared names would inflate it); "whole_caption": the
+    # whole generated answer against the whole human label as JSON (the cookbook's comparison).
     bleu_reference: str = "safety_analysis"
+    # "0-100" (sacrebleu) or "0-1" (sacrebleu / 100: Hugging Face evaluate, the cookbook's published numbers).
+    bleu_scale: str = "0-100"
     # Caption keys to score; None: every key of the rubric (the 15 caption keys).
     caption_keys: Optional[List[str]] = None
     # Fail on the first unreadable caption file instead of skipping and reporting it.

@@ -8,11 +8,13 @@ FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
 DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "driving", "physical_ai_av")
 DRIVING_KINDS = ("driving", "physical_ai_av")  # trajectory clips, not conversations
-METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa", "trajectory")
+# lingoqa: the benchmark's Lingo-Judge classifier; lingoqa_llm: an LLM-judge substitute (a different metric).
+METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa", "lingoqa_llm", "trajectory")
 # Scored from a trajectory task's predictions (stage=evaluate with task.kind=trajectory), not from captions.
 TRAJECTORY_METRICS = ("trajectory",)
 # Metrics scored from the caption JSON against its reference, key by key (they need the caption rubric's keys).
 CAPTION_METRICS = ("llm_judge", "local", "bleu")
+BLEU_SCALES = ("0-100", "0-1")  # eval.bleu_scale
 LR_SCHEDULES = ("cosine", "linear", "constant")
 TASK_KINDS = ("caption", "trajectory")  # task.kind
 TRAJECTORY_STAGES = ("stage1", "stage2", "cotrain")  # task.trajectory.stage

@@ -15,10 +15,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
-                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
-                                     RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
-                                     TRAJECTORY_STAGES,
+from cosmos_exp.config.names import (BACKENDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS,
+                                     DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS,
+                                     OVERLONG_POLICIES, PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
+                                     STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS, TRAJECTORY_STAGES,
                                      VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
@@ -114,6 +114,9 @@ def check_dataset(cfg: Config) -> None:
     if d.kind == "physical_ai_av" and d.physical_ai_av is None:
         raise ConfigError("dataset.physical_ai_av", "kind=physical_ai_av needs the reader's settings",
                           "use dataset=physical_ai_av (conf/dataset/physical_ai_av.yaml)")
+    if d.lingoqa_parquet and d.kind != "lingoqa":
+        raise ConfigError("dataset.lingoqa_parquet", f"the LingoQA parquet is converted only for kind=lingoqa, not {d.kind}",
+                          "use dataset=lingoqa, or set dataset.lingoqa_parquet=null")
     if d.driving_synthetic is not None and d.kind != "driving":
         raise ConfigError("dataset.driving_synthetic", f"synthetic driving scenes are clips of kind=driving, not {d.kind}")
     if d.kind in DRIVING_KINDS and cfg.stage.name == "caption":
@@ -247,9 +250,15 @@ def check_eval(cfg: Config) -> None:
         raise ConfigError("eval.metrics", "no metric chosen", f"choose from {list(METRICS)}")
     for i, metric in enumerate(e.metrics):
         _one_of(f"eval.metrics[{i}]", metric, METRICS)
-    if e.lingo_judge_path and "lingoqa" in e.metrics and not (Path(e.lingo_judge_path) / "config.json").is_file():
-        raise ConfigError("eval.lingo_judge_path", f"{e.lingo_judge_path}/config.json not found",
-                          "point at a local Lingo-Judge directory, or set it to null for the LLM variant")
+    if "lingoqa" in e.metrics and cfg.stage.name in ("judge", "evaluate"):
+        if not e.lingo_judge_path:
+            raise ConfigError("eval.lingo_judge_path", "metric lingoqa is the benchmark's Lingo-Judge classifier and "
+                              "needs its local directory", "download wayveai/Lingo-Judge and point at it, or score "
+                              "with eval=lingoqa_llm (an LLM-judge substitute, not comparable with LingoQA numbers)")
+        if not (Path(e.lingo_judge_path) / "config.json").is_file():
+            raise ConfigError("eval.lingo_judge_path", f"{e.lingo_judge_path}/config.json not found",
+                              "point at a local Lingo-Judge directory")
+    _one_of("eval.bleu_scale", e.bleu_scale, BLEU_SCALES)
     if not 0 < e.confidence < 1:
         raise ConfigError("eval.confidence", f"must be in (0, 1), got {e.confidence}")
     if e.judge.concurrency < 1:

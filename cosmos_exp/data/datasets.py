@@ -8,8 +8,10 @@ Kinds (dataset.kind):
 - mcq: `<root>/<split>/mcq.jsonl`, lines {"id", "video", "question", "options": {"A".."D"},
   "answer", "category"}; target = the answer letter.
 - lingoqa: `<root>/<split>/lingoqa.jsonl`, lines {"id", "video", "question", "answers": [...]};
-  target = the first reference answer.
-Video paths in jsonl files are relative to the split directory and must stay inside the dataset root.
+  target = the first reference answer. stage=prepare writes it from the official evaluation parquet
+  (data/lingoqa.py) when dataset.lingoqa_parquet is set.
+Video paths in jsonl files are relative to the split directory and must stay inside the dataset root; a
+video may be a folder of JPEG frames (a LingoQA segment).
 
 Every bad item (missing video or label, empty / corrupt / too-short video, invalid JSON, missing
 caption keys, an id with dots, a path outside the root) is skipped with a message naming the file and
@@ -117,13 +119,13 @@ def _probe_video(path: Path, vision: VisionConfig) -> Optional[str]:
 
 def _check_video(path: Optional[Path], root: Path, cfg: DatasetConfig, report: DataReport, ref: Path,
                  probed: Optional[Dict[str, Optional[str]]] = None) -> bool:
-    if path is None or not path.is_file():
+    if path is None or not (path.is_file() or path.is_dir()):  # a folder: a segment given as JPEG frames
         report.skip(ref, f"no video at {path}" if path else "no video for this label", "missing_video", cfg.strict)
         return False
     if not _inside(path, root):
         report.skip(path, f"resolves outside the dataset root {root}", "outside_root", cfg.strict)
         return False
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         report.skip(path, "video file is empty (0 bytes)", "empty_video", cfg.strict)
         return False
     if cfg.probe_videos:

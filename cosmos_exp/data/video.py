@@ -1,4 +1,5 @@
-"""Video readers behind one interface: decord (default) or PyAV, chosen by `vision.backend`.
+"""Video readers behind one interface: decord (default) or PyAV, chosen by `vision.backend`, and a folder of
+JPEG frames (LingoQA gives each segment as 5 frames, not as a video file) read with Pillow whatever the backend.
 
     with open_video(path, backend="decord") as reader:
         frames = reader.get_frames([0, 4, 8])   # uint8 [T, H, W, 3]
@@ -15,15 +16,29 @@ from typing import Iterator, List, Sequence, Union
 import numpy as np
 
 BACKENDS = ("decord", "pyav")
+FRAME_SUFFIXES = (".jpg", ".jpeg")
+# A frame folder has no rate of its own. LingoQA's 5 frames span a 4 s segment at 1 frame per second; the rate
+# only sets the timestamps the model is told (Qwen3-VL's prompt text, Qwen2.5-VL's seconds per temporal patch).
+FRAME_FOLDER_FPS = 1.0
 
 
 class VideoError(Exception):
     """A video that cannot be used; the message always names the file."""
 
 
+def frame_files(folder: Union[str, Path]) -> List[Path]:
+    """The JPEG frames of a segment folder in order (numeric names in numeric order: 2.jpg before 10.jpg)."""
+    files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
+    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.name))
+
+
 def check_video_file(path: Union[str, Path]) -> None:
-    """Cheap checks before any decoder touches the file."""
+    """Cheap checks before any decoder touches the file (or the frame folder)."""
     p = Path(path)
+    if p.is_dir():
+        if not frame_files(p):
+            raise VideoError(f"{p}: folder holds no JPEG frames (*.jpg, *.jpeg)")
+        return
     if not p.is_file():
         raise VideoError(f"{p}: video file not found")
     if p.stat().st_size == 0:
@@ -114,6 +129,36 @@ class _PyAVReader:
             self._container = None
 
 
+class _FrameFolderReader:
+    """A segment given as a folder of JPEG frames, one frame per file; every frame must have the same size."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._files = frame_files(path)
+        self.num_frames = len(self._files)
+        self.fps = FRAME_FOLDER_FPS
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        _check_indices(self.path, indices, self.num_frames)
+        frames = []
+        for i in indices:
+            f = self._files[int(i)]
+            try:
+                with Image.open(f) as img:
+                    frames.append(np.asarray(img.convert("RGB")))
+            except (OSError, UnidentifiedImageError) as exc:
+                raise VideoError(f"{f}: cannot read the frame ({exc})") from None
+        shapes = {fr.shape for fr in frames}
+        if len(shapes) > 1:
+            raise VideoError(f"{self.path}: frames differ in size {sorted(shapes)}; a segment's frames must match")
+        return np.stack(frames)
+
+    def close(self) -> None:
+        self._files = []
+
+
 def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> None:
     if len(indices) == 0:
         raise VideoError(f"{path}: no frames requested")
@@ -124,11 +169,14 @@ def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> None:
 
 @contextlib.contextmanager
 def open_video(path: Union[str, Path], backend: str = "decord") -> Iterator[Union[_DecordReader, _PyAVReader]]:
-    """Open `path` with the chosen backend; the reader is closed when the block ends."""
+    """Open `path` with the chosen backend (a folder of JPEG frames with Pillow); closed when the block ends."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
     check_video_file(path)
-    reader = _DecordReader(os.fspath(path)) if backend == "decord" else _PyAVReader(os.fspath(path))
+    if Path(path).is_dir():
+        reader = _FrameFolderReader(os.fspath(path))
+    else:
+        reader = _DecordReader(os.fspath(path)) if backend == "decord" else _PyAVReader(os.fspath(path))
     try:
         yield reader
     finally:

@@ -6,7 +6,8 @@ stage=judge (stages/judge.py): a caption run -> scores/<id>.score.json + summary
     local      local.py (normalised exact match / token F1 on the 1-5 scale)
     bleu       bleu.py (sacrebleu corpus + sentence, signature, bootstrap over summed n-gram stats)
     mcq        mcq.py (answer-letter parser)
-    lingoqa    lingoqa.py (local Lingo-Judge classifier, else the LLM verdict rubric)
+    lingoqa    lingoqa.py (the benchmark's Lingo-Judge classifier from a local directory, by its rules)
+    lingoqa_llm  the LLM judge's 0/1 verdict with the lingoqa rubric (a substitute under its own name)
     scoring.py builds the per-item records and the summary; stats.py holds the bootstrap.
 stage=compare (stages/compare.py): compare.py pairs two judge runs -> b - a differences with bootstrap CIs.
 """

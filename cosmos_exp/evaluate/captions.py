@@ -5,13 +5,16 @@ are not items. A caption file that does not parse is reported and skipped (or ra
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from cosmos_exp import rundir
+from cosmos_exp.infer.parse import parse_answer
 
 _REQUIRED = ("id", "task", "raw_text", "reference")
+_REASONING = re.compile(r"</think>|<answer>", re.IGNORECASE)
 
 
 @dataclass
@@ -70,7 +73,13 @@ def render_value(value: Any) -> str:
 
 
 def parsed_caption(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], str]:
-    """The caption's JSON object and parse status; the INFER stage already parsed it."""
+    """The caption's JSON object and parse status. The INFER stage already parsed it; a reasoning model's text
+    is parsed again here, so a record written before reasoning blocks were removed (or by another tool) is scored
+    on its answer, not on a draft object inside `<think>`."""
+    raw = rec.get("raw_text")
+    if isinstance(raw, str) and _REASONING.search(raw):
+        parsed, status = parse_answer(raw)
+        return (parsed if isinstance(parsed, dict) else None), status
     parsed = rec.get("parsed")
     status = rec.get("parse_status") or ("ok" if isinstance(parsed, dict) else "no_json")
     return (parsed if isinstance(parsed, dict) else None), status

@@ -2,12 +2,13 @@
 runs scored, and a verdict per row. The core of stage=compare (stages/compare.py); pure reads, no writes."""
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from cosmos_exp import rundir
 from cosmos_exp.config.trajectory import TrajectoryMetricsConfig
+from cosmos_exp.evaluate.headline import label, scale_of
 from cosmos_exp.evaluate.trajectory_scores import METRIC as TRAJECTORY
 from cosmos_exp.evaluate.trajectory_scores import compare_trajectory
 
@@ -38,7 +39,10 @@ def compare_runs(a_dir: Path, b_dir: Path, boot: Dict[str, Any]) -> Dict[str, An
                 warnings.append(f"{m}: metric settings differ between the runs; a's are used")
             metrics[m] = compare_trajectory(pairs, TrajectoryMetricsConfig(**settings), boot)
             continue
-        metrics[m] = compare_metric(m, pairs, boot)
+        scale_a, scale_b = scale_of(m, sa["metrics"][m]), scale_of(m, sb["metrics"][m])
+        if scale_a != scale_b:
+            warnings.append(f"{m}: scale differs ({scale_a} vs {scale_b}); a's is used for the corpus difference")
+        metrics[m] = compare_metric(m, pairs, boot, scale_a)
     if not metrics:
         warnings.append("the two runs share no scored items for any metric")
     out = {"stage": "compare", "a": {"run": str(a_dir), "captions_run": sa.get("captions_run"), "checkpoint": sa.get("checkpoint")},
@@ -56,10 +60,18 @@ def _load(run: Path) -> Dict[str, Dict[str, Any]]:
     return {item_id: rundir.read_json(p) for item_id, p in rundir.score_files(run).items()}
 
 
-def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, Any]) -> Dict[str, Any]:
+def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, Any],
+                   scale: Optional[str] = None) -> Dict[str, Any]:
+    """b - a of one metric; `scale` is the metric's scale where it has one (BLEU), given with every number."""
     from cosmos_exp.evaluate.stats import paired_diff_ci
 
-    out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs], **boot)}
+    # MCQ: the questions of one video are correlated, so the paired bootstrap resamples videos (a's video of each
+    # question; score files written before records named their video fall back to one group per question).
+    groups = [p[0].get("video") or f"item:{i}" for i, p in enumerate(pairs)] if metric == "mcq" else None
+    out: Dict[str, Any] = {"overall": paired_diff_ci([p[0]["value"] for p in pairs], [p[1]["value"] for p in pairs],
+                                                     **boot, groups=groups)}
+    if groups is not None:
+        out["resampled"] = "videos"
     if any("value_missing_as_min" in p[0] for p in pairs):
         # Keys an unparsable caption lacks count as 1: a base model that never emits JSON still pairs up.
         out["overall_missing_as_min"] = paired_diff_ci([p[0].get("value_missing_as_min") for p in pairs],
@@ -69,7 +81,9 @@ def compare_metric(metric: str, pairs: List[Tuple[dict, dict]], boot: Dict[str, 
         out["per_key"] = {k: paired_diff_ci([_key_score(p[0], k) for p in pairs], [_key_score(p[1], k) for p in pairs], **boot)
                           for k in keys}
     if metric == "bleu":
-        out["corpus"] = _paired_corpus_bleu(pairs, boot)
+        out["corpus"] = _paired_corpus_bleu(pairs, boot, scale or "0-100")
+    if scale:
+        out["scale"] = scale
     return out
 
 
@@ -78,8 +92,8 @@ def _key_score(rec: dict, key: str):
     return e.get("score") if e.get("status") == "scored" else None
 
 
-def _paired_corpus_bleu(pairs, boot) -> Dict[str, Any]:
-    """Corpus BLEU of b minus a, resampling the same items for both (the paired bootstrap)."""
+def _paired_corpus_bleu(pairs, boot, scale: str) -> Dict[str, Any]:
+    """Corpus BLEU of b minus a on `scale`, resampling the same items for both (the paired bootstrap)."""
     from cosmos_exp.evaluate.bleu import score_from_stats
     from cosmos_exp.evaluate.stats import statistic_ci, verdict
 
@@ -87,8 +101,9 @@ def _paired_corpus_bleu(pairs, boot) -> Dict[str, Any]:
     if not usable:
         return {"n": 0}
     sa, sb = np.asarray([u[0] for u in usable]), np.asarray([u[1] for u in usable])
-    a_score, b_score = score_from_stats(sa), score_from_stats(sb)
-    lo, hi = statistic_ci(len(usable), lambda idx: score_from_stats(sb[idx]) - score_from_stats(sa[idx]), **boot)
+    a_score, b_score = score_from_stats(sa, scale), score_from_stats(sb, scale)
+    lo, hi = statistic_ci(len(usable), lambda idx: score_from_stats(sb[idx], scale) - score_from_stats(sa[idx], scale),
+                          **boot)
     return {"n": len(usable), "a": a_score, "b": b_score, "diff": b_score - a_score, "ci_low": lo, "ci_high": hi,
             "verdict": verdict(lo, hi)}
 
@@ -106,7 +121,8 @@ def render_markdown(out: Dict[str, Any]) -> str:
                      f"[{f(d['ci_low'])}, {f(d['ci_high'])}] | {d['verdict']} |")
 
     unpaired: List[str] = []  # per-key rows with no item scored on both sides: one line under the table
-    for m, v in out["metrics"].items():
+    for metric, v in out["metrics"].items():
+        m = label(metric, v.get("scale"))
         row(m, "overall", v["overall"])
         if "overall_missing_as_min" in v:
             row(m, "overall (missing keys = 1)", v["overall_missing_as_min"])
@@ -118,7 +134,7 @@ def render_markdown(out: Dict[str, Any]) -> str:
             if d["n"]:
                 row(m, k, d)
             else:
-                unpaired.append(f"{m}/{k}")
+                unpaired.append(f"{metric}/{k}")
     if unpaired:
         lines += ["", f"not compared, no item scored on both sides (an answer that did not parse has no keys): "
                       f"{', '.join(unpaired)}"]

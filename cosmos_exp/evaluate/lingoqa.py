@@ -1,17 +1,33 @@
-"""LingoQA scoring. The official benchmark uses the Lingo-Judge classifier (a DeBERTa sequence
-classifier over "Question / Answer / Student" text; correct when the best logit over the reference
-answers is above 0). It is loaded from a local directory when one is configured; otherwise the LLM
-judge with the lingoqa rubric gives a 0/1 verdict. The summary records which one was used."""
+"""LingoQA scored as the official benchmark scores it, and an LLM-judge substitute under another name.
+
+Metric `lingoqa` is the benchmark's Lingo-Judge classifier (a sequence classifier with one logit, loaded from a
+local directory) applied by the benchmark's rules: the references and the prediction lower-cased and stripped
+(not the question: the tokenizer is case-sensitive, so skipping this changes verdicts), the input
+`{cls_token}\\nQuestion: {q}\\nAnswer: {reference}\\nStudent: {prediction}` with the tokenizer's own CLS token,
+tokenised with truncation at 128 tokens; a prediction is correct when its best logit over the references is
+above 0; the score is correct / questions.
+
+Metric `lingoqa_llm` asks the LLM judge for a 0/1 verdict with the lingoqa rubric. It is a different metric, not
+comparable with published LingoQA numbers, so it never carries the LingoQA name.
+"""
 
 from pathlib import Path
 from typing import Any, List, Tuple
 
-# How a run scored LingoQA (recorded in its summary): the classifier, or the LLM judge's verdict.
-LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"
+from cosmos_exp.infer.reasoning import final_answer
+
+LINGO_CLASSIFIER, LINGO_LLM = "lingo_judge_classifier", "llm_judge"  # how each metric is scored (in its summary)
+MAX_LENGTH = 128  # the benchmark's truncation
 
 
-def classifier_text(question: str, reference: str, prediction: str) -> str:
-    return f"[CLS]\nQuestion: {question}\nAnswer: {reference}\nStudent: {prediction}"
+def preprocess(text: str) -> str:
+    """The benchmark's preprocessing of references and predictions."""
+    return text.lower().strip()
+
+
+def classifier_text(cls_token: str, question: str, reference: str, prediction: str) -> str:
+    """The classifier's input for one reference (reference and prediction already preprocessed)."""
+    return f"{cls_token}\nQuestion: {question}\nAnswer: {reference}\nStudent: {prediction}"
 
 
 class LingoJudge:
@@ -25,17 +41,23 @@ class LingoJudge:
             raise FileNotFoundError(f"Lingo-Judge classifier not found: {path}/config.json is missing")
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if not self.tokenizer.cls_token:
+            raise ValueError(f"the tokenizer in {path} has no cls_token, which the LingoQA input starts with")
         self.model = AutoModelForSequenceClassification.from_pretrained(path).eval()
 
     def logit(self, question: str, reference: str, prediction: str) -> float:
-        enc = self.tokenizer(classifier_text(question, reference, prediction), return_tensors="pt", truncation=True)
+        """The logit of one (reference, prediction) pair, both already preprocessed."""
+        text = classifier_text(self.tokenizer.cls_token, question, reference, prediction)
+        enc = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=MAX_LENGTH)
         with self.torch.no_grad():
             logits = self.model(**enc).logits[0]
         # One output: the logit itself; two classes: log-odds of "correct" (index 1).
         return float(logits[0] if logits.numel() == 1 else logits[1] - logits[0])
 
     def judge(self, question: str, references: List[str], prediction: str) -> Tuple[bool, float]:
-        best = max(self.logit(question, r, prediction) for r in references)
+        """(correct, best logit): the maximum over the references counts."""
+        pred = preprocess(prediction)
+        best = max(self.logit(question, preprocess(r), pred) for r in references)
         return best > 0.0, best
 
 
@@ -45,7 +67,12 @@ def lingoqa_fields(rec: Any) -> Tuple[str, List[str], str]:
     answers = ref.get("answers") if isinstance(ref, dict) else None
     if isinstance(answers, str):
         answers = [answers]
-    question = rec.get("question") or (ref.get("question") if isinstance(ref, dict) else None) or ""
+    # The dataset's question as written (meta.question): the record's `question` is the whole user turn, the
+    # prompt's instruction included, which the benchmark's classifier never sees.
+    meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+    question = meta.get("question") or (ref.get("question") if isinstance(ref, dict) else None) \
+        or rec.get("question") or ""
     parsed = rec.get("parsed")
     prediction = parsed.get("answer") if isinstance(parsed, dict) and isinstance(parsed.get("answer"), str) else None
-    return str(question), [str(a) for a in (answers or [])], (prediction or rec.get("raw_text") or "").strip()
+    # A reasoning model's answer without its <think> block (the <answer> block when there is one).
+    return str(question), [str(a) for a in (answers or [])], (prediction or final_answer(rec.get("raw_text"))).strip()

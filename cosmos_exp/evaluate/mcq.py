@@ -1,14 +1,18 @@
 """Multiple-choice answers: pull one option letter out of free model text.
 
-Order of evidence: a JSON {"answer": ...}; an <answer> tag; "answer/option/choice is X"; a bare letter
-token; finally the text of exactly one option. Two different letters with equal evidence is ambiguous
-and counts as unparseable, never as a guess.
+First the text is NFKC-normalised (a full-width `Ｂ` is `B`) and a reasoning model's `<think>` block removed;
+when an `<answer>` block remains, only its content is read (the Cosmos-Reason benchmark's rule). Order of
+evidence: a JSON {"answer": ...}; the `<answer>` block; "answer/option/choice is X"; a bare letter token;
+finally the text of exactly one option. Two different letters with equal evidence is ambiguous and counts
+as unparseable (wrong), never as a guess.
 """
 
 import re
+import unicodedata
 from typing import Dict, Iterable, Optional, Tuple
 
 from cosmos_exp.evaluate.local import normalise
+from cosmos_exp.infer.reasoning import answer_block, strip_reasoning
 
 DEFAULT_LETTERS = "ABCD"
 
@@ -20,17 +24,30 @@ def parse_choice(text: Optional[str], options: Optional[Dict[str, str]] = None,
     if isinstance(parsed, dict):
         for key in ("answer", "choice", "option"):
             if isinstance(parsed.get(key), str):
-                got = _single(_letters_in(parsed[key], letters, strict_case=False))
+                got = _single(_letters_in(_nfkc(parsed[key]), letters, strict_case=False))
                 if got:
                     return got, "json"
-    text = (text or "").strip()
+    text = strip_reasoning(_nfkc(text or ""))
+    block = answer_block(text)
+    if block is not None:
+        letter, how = _parse_text(block, letters, options)
+        return letter, ("tag" if letter else how)
+    if not text:
+        return None, "none"
+    return _parse_text(text, letters, options)
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _parse_text(text: str, letters: str, options: Optional[Dict[str, str]]) -> Tuple[Optional[str], str]:
     if not text:
         return None, "none"
     up, low = re.escape(letters), re.escape(letters.lower())
     # A lower-case letter after "answer is" must end the phrase ("answer is b."), or "answer is a car" would count.
     tail = rf"(?:([{up}])\)?(?=$|[\s.,;:!)\]])|([{low}])\)?(?=$|[.,;:!)\]]))"
     for how, pattern in (
-        ("tag", rf"<(?i:answer)>\s*\(?([{up}{low}])\)?\s*</(?i:answer)>"),
         ("phrase", rf"\b(?i:answer)\b(?:\s+(?i:is))?\s*[:\-]?\s*(?:(?i:option)\s+)?\(?{tail}"),
         ("phrase", rf"\b(?i:option|choice)\b(?:\s+(?i:is))?\s*[:\-]?\s*\(?{tail}"),
     ):

@@ -1,13 +1,37 @@
 """Percentile-bootstrap confidence intervals for means, ratios of means, paired differences and resampled
 statistics."""
 
-from typing import Callable, Dict, Optional, Sequence, Tuple
+import functools
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 
+_MAX_CACHED_COUNTS = 4_000_000  # samples x items of one cached count matrix (32 MB)
+
+
 def bootstrap_indices(n: int, samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+
+
+@functools.lru_cache(maxsize=2)
+def _resample_counts(n: int, samples: int, seed: int) -> Optional[np.ndarray]:
+    """How often each item is drawn in each resample (samples x n), from the same indices as
+    bootstrap_indices: a summary takes many means over the same items (every key, the overall, the strict
+    view), and one matrix product per mean is far cheaper than drawing and gathering each time."""
+    if n * samples > _MAX_CACHED_COUNTS:
+        return None
+    rows = bootstrap_indices(n, samples, seed) + (np.arange(samples) * n)[:, None]
+    counts = np.bincount(rows.ravel(), minlength=samples * n).reshape(samples, n).astype(float)
+    counts.setflags(write=False)
+    return counts
+
+
+def resampled_means(x: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    counts = _resample_counts(x.size, samples, seed)
+    if counts is None:
+        return x[bootstrap_indices(x.size, samples, seed)].mean(axis=1)
+    return counts @ x / x.size
 
 
 def mean_ci(values: Sequence[float], samples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Dict[str, Optional[float]]:
@@ -17,16 +41,44 @@ def mean_ci(values: Sequence[float], samples: int = 2000, confidence: float = 0.
         return {"n": 0, "mean": None, "ci_low": None, "ci_high": None}
     if x.size == 1:
         return {"n": 1, "mean": float(x[0]), "ci_low": None, "ci_high": None}
-    means = x[bootstrap_indices(x.size, samples, seed)].mean(axis=1)
+    means = resampled_means(x, samples, seed)
     lo, hi = _percentiles(means, confidence)
     return {"n": int(x.size), "mean": float(x.mean()), "ci_low": lo, "ci_high": hi}
 
 
+def grouped_mean_ci(values: Sequence[float], groups: Sequence[Any], samples: int = 2000, confidence: float = 0.95,
+                    seed: int = 0) -> Dict[str, Any]:
+    """Mean over items with a CI that resamples whole groups (the questions of one video are correlated: a
+    bootstrap over questions gives too narrow an interval; lmms-eval uses clustered standard errors for such
+    sets). Each resample's statistic is the same micro mean: the sum over the drawn groups' items over their count."""
+    kept = [(v, g) for v, g in zip(values, groups) if v is not None]
+    if not kept:
+        return {"n": 0, "groups": 0, "mean": None, "ci_low": None, "ci_high": None}
+    index: Dict[Any, int] = {}
+    gid = np.asarray([index.setdefault(g, len(index)) for _, g in kept])
+    sums = np.bincount(gid, weights=np.asarray([v for v, _ in kept], dtype=float))
+    counts = np.bincount(gid).astype(float)
+    out: Dict[str, Any] = {"n": len(kept), "groups": len(index), "mean": float(sums.sum() / counts.sum()),
+                           "ci_low": None, "ci_high": None}
+    if len(index) > 1:
+        idx = bootstrap_indices(len(index), samples, seed)
+        out["ci_low"], out["ci_high"] = _percentiles(sums[idx].sum(axis=1) / counts[idx].sum(axis=1), confidence)
+    return out
+
+
 def paired_diff_ci(a: Sequence[float], b: Sequence[float], samples: int = 2000, confidence: float = 0.95,
-                   seed: int = 0, higher_is_better: Optional[bool] = True) -> Dict[str, Optional[float]]:
-    """Mean of b - a over pairs where both exist, with a bootstrap CI and a verdict (see verdict())."""
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-    out = mean_ci([y - x for x, y in pairs], samples, confidence, seed)
+                   seed: int = 0, higher_is_better: Optional[bool] = True,
+                   groups: Optional[Sequence[Any]] = None) -> Dict[str, Optional[float]]:
+    """Mean of b - a over pairs where both exist, with a bootstrap CI and a verdict (see verdict()). With
+    `groups` (one per pair, e.g. the video of each question) the CI resamples groups, the same ones for both
+    sides (a paired bootstrap, Koehn 2004)."""
+    rows = [(x, y, g) for x, y, g in zip(a, b, groups if groups is not None else [None] * len(a))
+            if x is not None and y is not None]
+    pairs = [(x, y) for x, y, _ in rows]
+    if groups is not None:
+        out = grouped_mean_ci([y - x for x, y in pairs], [g for _, _, g in rows], samples, confidence, seed)
+    else:
+        out = mean_ci([y - x for x, y in pairs], samples, confidence, seed)
     out["mean_a"] = float(np.mean([x for x, _ in pairs])) if pairs else None
     out["mean_b"] = float(np.mean([y for _, y in pairs])) if pairs else None
     out["verdict"] = verdict(out["ci_low"], out["ci_high"], higher_is_better)

@@ -1,8 +1,11 @@
-"""Find the JSON object in a model's answer: fenced (```json ... ```) or bare, first `{` to its matching `}`."""
+"""Find the JSON object in a model's answer: fenced (```json ... ```) or bare, first `{` to its matching `}`,
+after a reasoning model's `<think>` block is removed (a `<answer>` block, when present, is the answer)."""
 
 import json
 import re
 from typing import Any, Optional, Tuple
+
+from cosmos_exp.infer.reasoning import final_answer
 
 OK = "ok"
 NO_JSON = "no_json"
@@ -58,8 +61,15 @@ def parse_answer(text: str) -> Tuple[Optional[Any], str]:
     A fenced block wins over bare text (models often explain before or after the block); inside either,
     the object runs from the first `{` to its matching `}`, so trailing prose or a second object is ignored.
     """
+    text = final_answer(text)
     for block in _FENCE.findall(text):
         value, status = _first_object(block)
         if status != NO_JSON:
             return value, status
     return _first_object(text)
+
+
+def unfenced(text: str) -> str:
+    """The answer without a code fence wrapped around all of it (```json ... ```)."""
+    m = _FENCE.fullmatch(text.strip())
+    return (m.group(1) if m else text).strip()

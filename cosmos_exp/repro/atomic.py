@@ -6,15 +6,17 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 
 def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> None:
     """Temp file in the same folder, then rename. fsync=False keeps the all-or-nothing view for readers and
     a killed process but not power-loss durability: for outputs that are cheap to rebuild."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = os.fspath(path)  # plain strings: pathlib's parsing showed up when writing files by the thousand
+    parent, name = os.path.split(path)
+    parent = parent or "."
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -23,12 +25,15 @@ def write_text_atomic(path: Union[str, Path], text: str, fsync: bool = True) -> 
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
-def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", fsync=fsync)
+def write_json_atomic(path: Union[str, Path], obj: Any, fsync: bool = True, indent: Optional[int] = 2) -> None:
+    """indent=None writes one line with json's C encoder, several times faster than the indenting one: for
+    files written by the thousand (per-item score records)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n", fsync=fsync)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 - dataset.synthetic set: generate the synthetic driving dataset at dataset.root (skipped when a stamp
   shows it was generated with the same settings);
 - model.tiny set: build the random-initialised test model at model.path (same stamp rule);
-- otherwise: scan the real dataset's splits and report every bad item (data_report.json).
+- otherwise: scan the real dataset's splits and report every bad item (data_report.json); the official
+  LingoQA evaluation parquet (dataset.lingoqa_parquet) is converted into its lingoqa.jsonl first.
 """
 
 import json
@@ -78,13 +79,21 @@ def plan(cfg: Config) -> Plan:
     elif d.kind != "blend":
         if not root.is_dir():
             raise ConfigError("dataset.root", f"directory {root} does not exist", "point it at your copy of the data")
+        if _converts_lingoqa(cfg):
+            if not Path(d.lingoqa_parquet).is_file():
+                raise ConfigError("dataset.lingoqa_parquet", f"{d.lingoqa_parquet} does not exist",
+                                  "point it at the official LingoQA evaluation parquet, or set it to null")
+            p.add_input("LingoQA evaluation parquet", str(d.lingoqa_parquet))
+            p.outputs.append(f"{root / d.eval_split}/lingoqa.jsonl (one item per question, its reference answers "
+                             f"grouped; videos: frame folders under {root / d.lingoqa_frames_dir}/)")
         present = _present_splits(cfg)
         if not present:
             raise ConfigError("dataset.root", f"{root} holds neither split ({d.train_split}/ nor {d.eval_split}/)",
                               "point dataset.root at the folder that holds the split folders, or set "
                               "dataset.train_split / dataset.eval_split to their names")
         for split in present:
-            p.add_input(f"{d.name} {split} items", str(root / split), count_items(d, split))
+            if not (_converts_lingoqa(cfg) and split == d.eval_split):  # counted once converted
+                p.add_input(f"{d.name} {split} items", str(root / split), count_items(d, split))
         for split in sorted({d.train_split, d.eval_split} - set(present)):
             p.notes.append(f"split {split}/ is not under {root}: not scanned")
         p.outputs.append(f"{rundir.DATA_REPORT} (bad items with file and reason)")
@@ -185,7 +194,12 @@ def _scan_real_dataset(cfg: Config, run_dir: Path) -> Dict[str, Any]:
 def _present_splits(cfg: Config) -> List[str]:
     """The splits a real dataset has: preparing one must not need the other."""
     d = cfg.dataset
-    return [s for s in dict.fromkeys((d.train_split, d.eval_split)) if (Path(d.root) / s).is_dir()]
+    return [s for s in dict.fromkeys((d.train_split, d.eval_split))
+            if (Path(d.root) / s).is_dir() or (_converts_lingoqa(cfg) and s == d.eval_split)]
+
+
+def _converts_lingoqa(cfg: Config) -> bool:
+    return cfg.dataset.kind == "lingoqa" and bool(cfg.dataset.lingoqa_parquet)
 
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
@@ -197,6 +211,11 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     elif cfg.dataset.kind in DRIVING_KINDS:
         result.update(_scan_driving(cfg, run_dir))
     elif cfg.dataset.kind != "blend":
+        if _converts_lingoqa(cfg):
+            from cosmos_exp.data.lingoqa import convert
+
+            d = cfg.dataset
+            result["lingoqa"] = convert(Path(d.lingoqa_parquet), Path(d.root), d.eval_split, d.lingoqa_frames_dir)
         result.update(_scan_real_dataset(cfg, run_dir))
     if cfg.model.tiny is not None:
         result.update(_prepare_tiny_model(cfg))

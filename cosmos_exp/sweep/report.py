@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from cosmos_exp import rundir
+from cosmos_exp.evaluate.headline import SCALED
+from cosmos_exp.evaluate.headline import label as metric_label
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.sweep.aggregate import Child, child_dirs, load_child, pick_best, swept_keys
 
@@ -26,7 +28,8 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
     sweep = rundir.read_json_optional(root / rundir.SWEEP_JSON)
     never_started = _never_started(sweep, children)
     best = {m: pick_best(usable, m, keys) for m in metrics}
-    plots = write_plots(usable, metrics, keys, run_dir / rundir.PLOTS_DIR, confidence)
+    plots = write_plots(usable, metrics, keys, run_dir / rundir.PLOTS_DIR, confidence,
+                        {m: _scale(usable, m) for m in metrics})
     rows = [_row(c, keys, metrics) for c in usable]
     write_text_atomic(run_dir / rundir.REPORT_CSV, render_csv(rows, keys, metrics))
     report = {
@@ -36,8 +39,9 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
         "incomplete": [{"job": c.job, "run_dir": c.run_dir, "status": c.status, "problem": c.problem}
                        for c in children if c.problem] + never_started,
         "best": best, "plots": {m: str(p) for m, p in plots.items()},
-        "higher_is_better": "judge/local 1-5 scores, BLEU 0-100, accuracies 0-1; lower is better for trajectory "
-                            "(minADE, metres)",
+        "scales": {m: _scale(usable, m) for m in metrics},
+        "higher_is_better": "judge/local 1-5 scores, BLEU (on the scale its column names), accuracies 0-1; lower "
+                            "is better for trajectory (minADE, metres)",
     }
     write_text_atomic(run_dir / rundir.REPORT_MD, render_markdown(report, rows, keys, metrics))
     write_json_atomic(run_dir / rundir.REPORT_JSON, report)
@@ -46,6 +50,12 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
             log.info("best: %s", pick["text"])
     return {"report": str(run_dir / rundir.REPORT_JSON), "children": len(usable), "incomplete": len(report["incomplete"]),
             "best": {m: [p["best"]["checkpoint"] or p["best"]["run_dir"] for p in picks] for m, picks in best.items()}}
+
+
+def _scale(children: List[Child], metric: str) -> Optional[str]:
+    """The scale of a metric's numbers when it has one (BLEU: 0-100 or 0-1); "mixed" when children differ."""
+    scales = {c.metrics[metric].get("scale") for c in children if metric in c.metrics}
+    return scales.pop() if len(scales) == 1 else "mixed scales" if scales else None
 
 
 def _sort_value(value: Optional[str]) -> Tuple[int, float, str]:
@@ -76,14 +86,14 @@ def _row(c: Child, keys: List[str], metrics: List[str]) -> Dict[str, Any]:
     for m in metrics:
         v = c.metrics.get(m, {})
         row.update({m: v.get("headline"), f"{m}_ci_low": v.get("ci_low"), f"{m}_ci_high": v.get("ci_high"),
-                    f"{m}_n": v.get("n")})
+                    f"{m}_n": v.get("n"), f"{m}_scale": v.get("scale")})
     return row
 
 
 def render_csv(rows: List[Dict[str, Any]], keys: List[str], metrics: List[str]) -> str:
     columns = ["job", "step", "checkpoint", "split", *keys]
     for m in metrics:
-        columns += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"]
+        columns += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n"] + ([f"{m}_scale"] if m in SCALED else [])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -101,13 +111,14 @@ def render_markdown(report: Dict[str, Any], rows: List[Dict[str, Any]], keys: Li
     lines = [f"# Sweep report: {report['sweep_dir']}", ""]
     if report.get("expanded"):
         lines += [f"Checkpoints of training run `{report['expanded']['train_run']}`.", ""]
-    header = ["job", "step", *keys] + [f"{m} [{pct} CI] (n)" for m in metrics]
+    header = ["job", "step", *keys] + [f"{metric_label(m, report['scales'].get(m))} [{pct} CI] (n)" for m in metrics]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [str(r["job"]), _fmt(r["step"]), *[_fmt(r[k]) for k in keys]]
         for m in metrics:
             ci = f" [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]" if r[m + "_ci_low"] is not None else ""
-            cells.append(f"{_fmt(r[m])}{ci} ({_fmt(r[m + '_n'])})")
+            mixed = f" ({r[m + '_scale']})" if report["scales"].get(m) == "mixed scales" and r[m] is not None else ""
+            cells.append(f"{_fmt(r[m])}{mixed}{ci} ({_fmt(r[m + '_n'])})")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Best checkpoint per metric", ""]
     for m in metrics:
@@ -123,7 +134,7 @@ def render_markdown(report: Dict[str, Any], rows: List[Dict[str, Any]], keys: Li
 
 
 def write_plots(children: List[Child], metrics: List[str], keys: List[str], out_dir: Path,
-                confidence: float) -> Dict[str, Path]:
+                confidence: float, scales: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Path]:
     """One PNG per metric: headline against training step, CIs as error bars, a line per other swept setting."""
     import matplotlib
 
@@ -150,7 +161,7 @@ def write_plots(children: List[Child], metrics: List[str], keys: List[str], out_
             hi = [(high if high is not None else y) - y for y, high in zip(ys, highs)]
             ax.errorbar([c.step for c in members], ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
         ax.set_xlabel("training step")
-        ax.set_ylabel(f"{m} (error bars: {confidence * 100:g}% CI)")
+        ax.set_ylabel(f"{metric_label(m, (scales or {}).get(m))} (error bars: {confidence * 100:g}% CI)")
         ax.set_title(f"{m} by checkpoint")
         ax.grid(alpha=0.3)
         if len(groups) > 1:
