@@ -179,8 +179,9 @@ def check_train(cfg: Config) -> None:
     batch_layout(cfg)  # global_batch_size splits evenly over the data-parallel ranks
     if t.save_every < 1:
         raise ConfigError("train.save_every", f"must be >= 1, got {t.save_every}")
-    if t.keep_last is not None and t.keep_last < 1:
-        raise ConfigError("train.keep_last", f"must be >= 1 or null (keep all), got {t.keep_last}")
+    for key in ("keep_last_states", "keep_last_exports"):
+        if getattr(t, key) is not None and getattr(t, key) < 1:
+            raise ConfigError(f"train.{key}", f"must be >= 1 or null (keep all), got {getattr(t, key)}")
     if t.resume not in ("auto", "none") and not Path(t.resume).is_dir():
         raise ConfigError("train.resume", f"checkpoint {t.resume} does not exist",
                           "use auto, none, or an existing checkpoints/step_N directory")
