@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,24 @@ def test_blend_dataset(tmp_path):
     assert names == {"cv_annotated", "human_annotated", "reason1_sft"}
     again, _ = build_dataset(cfg, "train")
     assert [s.video for s in again] == [s.video for s in samples]
+
+
+def test_the_cookbooks_fenced_caption_target(clean, tmp_path):
+    """dataset.target_format=fenced_json writes the answer as the Reason 1 recipe's avha_sft.py does: the 15 keys
+    (extras dropped) as json.dumps(indent=2) with non-ASCII escaped, in a ```json block; our parser reads it back."""
+    from cosmos_exp.infer.parse import parse_answer
+
+    root = tmp_path / "avha"
+    shutil.copytree(clean, root)
+    real = json.loads((Path(__file__).parent / "fixtures" / "avha_example.label.json").read_text(encoding="utf-8"))
+    (root / "train" / "metas" / "synth_train_0000.label.json").write_text(json.dumps(real, ensure_ascii=False),
+                                                                        encoding="utf-8")
+    samples, _ = build_dataset(dataset_cfg(root, target_format="fenced_json"), "train")
+    s = next(x for x in samples if x.id == "synth_train_0000")
+    label = {k: real[k] for k in CAPTION_KEYS}
+    assert s.target == "```json\n" + json.dumps(label, indent=2) + "\n```"
+    assert s.target.startswith('```json\n{\n  "weather": ') and "\\u2011" in s.target and "\u2011" not in s.target
+    assert s.conversation[-1] == {"role": "assistant", "content": s.target}
+    assert parse_answer(s.target) == (label, "ok")
+    ours, _ = build_dataset(dataset_cfg(root), "train")
+    assert next(x for x in ours if x.id == "synth_train_0000").target == json.dumps(label, ensure_ascii=False, indent=2)

@@ -62,6 +62,9 @@ class DatasetConfig:
     # Prompt files under cosmos_exp/data/prompts/, chosen by name.
     system_prompt: str = "system_driving"
     user_prompt: str = "caption_15key"
+    # How a caption answer is written (data/labels.py): json (ours: indented, non-ASCII kept) or fenced_json
+    # (the Reason 1 cookbook's: a ```json block, indent 2, non-ASCII escaped).
+    target_format: str = "json"
     # Fail on the first bad item instead of skipping and reporting it.
     strict: bool = False
     max_items: Optional[int] = None

@@ -22,6 +22,7 @@ DIST_BACKENDS = ("auto", "nccl", "gloo")
 ENGINES = ("transformers", "vllm")
 PYDANTIC_MODES = ("auto", "always", "never")  # backend.pydantic_check
 OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
+TARGET_FORMATS = ("json", "fenced_json")  # dataset.target_format: how a caption answer is written
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")

@@ -17,9 +17,8 @@ from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
                                      FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
-                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS,
-                                     TRAJECTORY_STAGES,
-                                     VIDEO_BACKENDS)
+                                     STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TARGET_FORMATS, TASK_KINDS,
+                                     TRAJECTORY_METRICS, TRAJECTORY_STAGES, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
 
@@ -81,6 +80,7 @@ def check_choices(cfg: Config) -> None:
         _one_of(f"train.loggers[{i}]", logger, LOGGERS)
     _one_of("backend.pydantic_check", cfg.backend.pydantic_check, PYDANTIC_MODES)
     _one_of("backend.overlong", cfg.backend.overlong, OVERLONG_POLICIES)
+    _one_of("dataset.target_format", cfg.dataset.target_format, TARGET_FORMATS)
 
 
 def check_vision(cfg: Config) -> None:

@@ -169,7 +169,7 @@ def _caption_samples(cfg: DatasetConfig, root: str, split: str, report: DataRepo
             continue
         if not _check_video(video, data_root, cfg, report, label):
             continue
-        target = caption_target(caption)
+        target = caption_target(caption, cfg.target_format)
         vpath = str(video.resolve())
         meta = {"label": str(label), "split": split}
         if component:

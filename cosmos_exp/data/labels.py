@@ -46,6 +46,13 @@ def read_label(path: Path) -> Dict:
     return {k: raw[k] for k in CAPTION_KEYS}
 
 
-def caption_target(label: Dict) -> str:
-    """The assistant's answer for the caption task: the 15-key object as JSON, non-ASCII kept."""
-    return json.dumps(label, ensure_ascii=False, indent=2)
+def caption_target(label: Dict, target_format: str = "json") -> str:
+    """The assistant's answer for the caption task (dataset.target_format):
+    json         the object as indented JSON, non-ASCII kept (ours);
+    fenced_json  the Reason 1 cookbook's (avha_sft.py): indent 2 with non-ASCII as \\u escapes, inside a
+                 ```json fenced block. Both parse the same (infer/parse.py reads fenced and bare JSON)."""
+    if target_format == "fenced_json":
+        return "```json\n" + json.dumps(label, indent=2) + "\n```"
+    if target_format == "json":
+        return json.dumps(label, ensure_ascii=False, indent=2)
+    raise ValueError(f"unknown caption target format {target_format!r}")
