@@ -659,3 +659,36 @@ def test_overlong_items_can_be_left_out_with_a_report(setup, mixed_resolution):
     (item,) = report["skipped_items"]
     assert item["file"].endswith("synth_train_0000.camera_front_wide_120fov.mp4")
     assert item["reason"] == "overlong: 4635 tokens (3536 vision) exceed model.model_max_length=4096"
+
+
+def test_a_mixed_blend_gives_both_backends_the_same_conversations(setup):
+    """Captions, multiple choice, LingoQA and reasoning answers in one blend: the conversations cosmos-rl's roles
+    read (the stage's cache and the entry's dataset) are the DeepSpeed loop's (load_split), item for item."""
+    from cosmos_exp.train.cosmos_rl.entry import dataset_factory
+    from cosmos_exp.train.data import load_split
+
+    from _data_fixtures import write_qa
+
+    write_qa(setup["data"], "train")
+    root = setup["data"]
+    blend = ("dataset.blend=["
+             f"{{name: captions, kind: caption, root: '{root}', weight: 0.4}},"
+             f"{{name: mcq, kind: mcq, root: '{root}', weight: 0.3}},"
+             f"{{name: lingoqa, kind: lingoqa, root: '{root}', weight: 0.1}},"
+             f"{{name: reasoning, kind: qa, root: '{root}', weight: 0.2, user_prompt: reasoning}}]")
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup, "dataset.kind=blend", blend, "dataset.blend_length=40"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_dirs(setup["outputs"])
+    cfg = ckpt.load_run_config(run)
+    deepspeed_side = [s.conversation for s in load_split(cfg, cfg.dataset.train_split)[0]]
+    cache = json.loads((run / "cosmos_rl" / "conversations_train.json").read_text())["conversations"]
+    dataset = dataset_factory(run)(None)
+    cosmos_rl_side = [dataset[i] for i in range(len(dataset))]
+    assert len(deepspeed_side) == 40 and cache == deepspeed_side and cosmos_rl_side == deepspeed_side
+    answers = {c[-1]["content"][:7] for c in deepspeed_side}
+    assert "<think>" in answers and answers & set("ABCD") and any(a.startswith("{") for a in answers)
+    report = json.loads((run / "cosmos_rl" / "data_report_train.json").read_text())
+    assert set(report["sources"]) == {"captions", "mcq", "lingoqa", "reasoning"}

@@ -6,7 +6,8 @@ STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare")
 BACKENDS = ("deepspeed", "cosmos_rl")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
-DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "driving", "physical_ai_av")
+DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "qa", "driving", "physical_ai_av")
+BLEND_SOURCE_KINDS = ("caption", "mcq", "lingoqa", "qa")  # dataset.blend[i].kind: conversations of any kind
 DRIVING_KINDS = ("driving", "physical_ai_av")  # trajectory clips, not conversations
 METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa", "trajectory")
 # Scored from a trajectory task's predictions (stage=evaluate with task.kind=trajectory), not from captions.

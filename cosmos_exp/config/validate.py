@@ -15,8 +15,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS, DRIVING_KINDS, ENGINES,
-                                     FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
+from cosmos_exp.config.names import (BACKENDS, BLEND_SOURCE_KINDS, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS,
+                                     DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS, OVERLONG_POLICIES, PYDANTIC_MODES,
                                      STAGES, STAGES_NEEDING_DATA, STAGES_NEEDING_MODEL, TARGET_FORMATS, TASK_KINDS,
                                      TRAJECTORY_METRICS, TRAJECTORY_STAGES, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -106,9 +106,23 @@ def check_dataset(cfg: Config) -> None:
     if d.kind == "blend":
         if not d.blend:
             raise ConfigError("dataset.blend", "kind=blend needs at least one component")
+        names = [c.name for c in d.blend]
         for i, comp in enumerate(d.blend):
+            key = f"dataset.blend[{i}]"
             if comp.weight <= 0:
-                raise ConfigError(f"dataset.blend[{i}].weight", f"must be > 0, got {comp.weight}")
+                raise ConfigError(f"{key}.weight", f"must be > 0, got {comp.weight}")
+            if names.count(comp.name) > 1:
+                raise ConfigError(f"{key}.name", f"{comp.name!r} names two sources; each report is kept by name")
+            _one_of(f"{key}.kind", comp.kind, BLEND_SOURCE_KINDS)
+            if comp.kind != "caption" and (comp.caption_keys is not None or comp.target_format is not None):
+                raise ConfigError(f"{key}.kind", f"caption_keys and target_format describe caption answers, not "
+                                  f"{comp.kind} ones", "drop them from this source")
+            if comp.caption_keys is not None and (not comp.caption_keys or comp.user_prompt is None):
+                raise ConfigError(f"{key}.user_prompt", "a caption source with its own caption_keys needs its own "
+                                  "user_prompt (the default prompt asks for the 15 cookbook keys), and at least one key",
+                                  "add a prompt file to cosmos_exp/data/prompts/ and name it here")
+            if comp.target_format is not None:
+                _one_of(f"{key}.target_format", comp.target_format, TARGET_FORMATS)
     elif d.blend:
         raise ConfigError("dataset.blend", f"components are only read when kind=blend (kind={d.kind})")
     if d.kind == "physical_ai_av" and d.physical_ai_av is None:
