@@ -50,3 +50,22 @@ def load_transformers_module(relpath: str, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def write_qa(root, split, reasoning=True):
+    """<root>/<split>/qa.jsonl: one free-form question per clip of a synthetic split, answered from its label
+    (with the label's safety analysis as the reasoning when `reasoning`)."""
+    import json
+
+    split_dir = Path(root) / split
+    lines = []
+    for label in sorted((split_dir / "metas").glob("*.label.json")):
+        clip = label.name.split(".")[0]
+        data = json.loads(label.read_text(encoding="utf-8"))
+        row = {"id": f"{clip}_qa", "video": f"videos/{clip}.camera_front_wide_120fov.mp4",
+               "question": "How hard is this clip to drive, from 1 to 4?", "answer": str(data["driving_difficulty"])}
+        if reasoning:
+            row["reasoning"] = data["safety_analysis"]
+        lines.append(json.dumps(row))
+    (split_dir / "qa.jsonl").write_text("\n".join(lines) + "\n")
+    return split_dir / "qa.jsonl"

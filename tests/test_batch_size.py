@@ -75,24 +75,31 @@ def test_tensor_parallel_ranks_do_not_count_as_data_parallel_on_cosmos_rl():
     assert (layout.dp_ranks, layout.per_rank, layout.accumulation) == (4, 2, 1)
 
 
-def test_the_reason2_recipe_takes_the_cookbooks_256_samples_per_step_on_either_backend(tmp_path):
-    model, data = tmp_path / "Cosmos-Reason2-8B", tmp_path / "data"
+@pytest.mark.parametrize("experiment,family,per_gpu,accumulation,epochs,lr", [
+    ("reason2_sft_recipe", "qwen3_vl", 32, 8, 3, 2e-7),  # the Reason 2 recipe's TOML: 32 per GPU x 8 = 256
+    ("reason1_avha_sft", "qwen2_5_vl", 16, 4, 20, 2e-6),  # avha_sft.toml: 16 per GPU x 8 = 128
+])
+def test_a_cookbook_recipe_takes_its_samples_per_step_on_either_backend(tmp_path, experiment, family, per_gpu,
+                                                                         accumulation, epochs, lr):
+    model, data = tmp_path / "model", tmp_path / "data"
     model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
-    for sub in ("cv_annotated", "human_annotated", "reason1_sft"):
+    (model / "config.json").write_text(json.dumps({"model_type": family}))
+    for sub in ("cv_annotated", "human_annotated", "reason1_sft"):  # the Reason 2 blend's sources
         (data / sub).mkdir(parents=True)
-    common = ["experiment=reason2_sft_recipe", f"model.path={model}", f"dataset.root={data}"]
+    common = [f"experiment={experiment}", f"model.path={model}", f"dataset.root={data}"]
     published = compose_typed(common)
     assert published.backend.name == "cosmos_rl"  # the recipe's own backend
     validate(published)
     doc = tomllib.loads(toml_io.dumps(render.render(published, RUN_DIR)))
-    assert (doc["train"]["train_batch_per_replica"], doc["policy"]["parallelism"]["dp_shard_size"]) == (32, 8)
+    par = doc["policy"]["parallelism"]
+    assert (doc["train"]["train_batch_per_replica"], par["dp_shard_size"], par["tp_size"]) == (per_gpu, 8, 1)
     assert doc["train"]["train_policy"]["mini_batch"] == 4 and doc["train"]["compile"] is False
+    assert (doc["train"]["epoch"], doc["train"]["optm_lr"]) == (epochs, lr)
     ours = compose_typed([*common, "backend=deepspeed"])
     validate(ours)
     ds = deepspeed_config(ours.parallelism, ours.train, 8, on_gpu=True)
     assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == \
-        (256, 4, 8)
+        (per_gpu * 8, 4, accumulation)
 
 
 @pytest.fixture

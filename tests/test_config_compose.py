@@ -15,7 +15,7 @@ from cosmos_exp.config.validate import typed, validate
 from conftest import CONF_DIR
 
 register_configs()
-GROUPS = ("stage", "backend", "model", "dataset", "parallelism", "eval", "task", "experiment")
+GROUPS = ("stage", "backend", "model", "dataset", "parallelism", "eval", "task", "generation", "experiment")
 
 
 def options(group: str) -> List[str]:
@@ -91,6 +91,32 @@ def test_recipe_experiment_matches_published_recipe(fake_paths):
     # 256 samples per optimizer step: the cookbook's 32 per GPU x 8 GPUs (tests/test_batch_size.py).
     assert (t.global_batch_size, t.micro_batch_size, t.save_every, cfg.seed) == (256, 4, 20, 42)
     assert (cfg.backend.name, cfg.backend.compile) == ("cosmos_rl", False)
+
+
+def test_reason1_recipe_experiment_matches_published_recipe(fake_paths):
+    cfg = typed(make_cfg(["experiment=reason1_avha_sft", f"model.path={fake_paths['model']}",
+                          f"dataset.root={fake_paths['data']}"]))
+    assert (cfg.model.hub_id, cfg.dataset.name) == ("nvidia/Cosmos-Reason1-7B", "avha")
+    v, t = cfg.dataset.vision, cfg.train
+    # avha_sft.toml: fps 2 at 112,897 pixels a frame; 20 epochs at lr 2e-6; 16 per GPU x 8 GPUs.
+    assert (v.fps, v.nframes, v.max_pixels) == (2.0, None, 112897)
+    assert (t.epochs, t.lr, t.global_batch_size, t.module_lr) == (20, 2e-6, 128, [])
+    assert (cfg.parallelism.nproc_per_node, cfg.parallelism.dp_shard_size) == (8, 8)
+    # Its caption answer as avha_sft.py writes it (tests/test_data_datasets.py checks the text).
+    assert cfg.dataset.target_format == "fenced_json"
+    assert (cfg.backend.name, cfg.backend.compile) == ("cosmos_rl", False)
+
+
+@pytest.mark.parametrize("model,max_pixels", [("cosmos_reason1_7b", 112897), ("cosmos_reason2_2b", 147457),
+                                              ("cosmos_reason2_8b", 147457), ("tiny_qwen2_5_vl", 112897)])
+def test_the_cookbook_generation_preset_answers_as_the_cookbook(model, max_pixels, fake_paths):
+    cfg = typed(make_cfg(["stage=caption", f"model={model}", "generation=cookbook", f"model.path={fake_paths['model']}"]))
+    g, v = cfg.generation, cfg.dataset.vision
+    assert (g.do_sample, g.temperature, g.top_p, g.repetition_penalty, g.max_new_tokens) == (True, 0.1, 0.9, 1.05, 4096)
+    assert (v.fps, v.nframes, v.max_pixels) == (2.0, None, max_pixels)  # the cookbook's size for this family
+    greedy = typed(make_cfg(["stage=caption", f"model={model}", f"model.path={fake_paths['model']}"]))
+    assert (greedy.generation.do_sample, greedy.generation.repetition_penalty) == (False, 1.0)  # ours: reproducible
+    assert greedy.dataset.vision.nframes == 8  # the dataset's own sampling
 
 
 def test_misspelled_key_fails_at_composition_naming_it():

@@ -1,5 +1,5 @@
-"""The cosmos-rl entry script feeds cosmos-rl the same conversations the DeepSpeed loop trains on,
-from the run directory's resolved config, without importing transformers or torch."""
+"""The cosmos-rl entry script feeds cosmos-rl the same conversations the DeepSpeed loop trains on, as a
+torch.utils.data.Dataset, from the run directory's resolved config, without importing transformers."""
 
 import json
 import os
@@ -27,20 +27,32 @@ register_configs()
 # A stand-in for the two cosmos_rl modules the entry touches: it records what cosmos-rl would receive.
 FAKE_WORKER_ENTRY = '''
 import json, os, sys
+from typing import Callable
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 def main(dataset=None, args=None, val_dataset=None, **kwargs):
-    ds = dataset({"custom": {}})          # cosmos-rl calls the factory with its config ...
+    assert isinstance(dataset, Callable)  # cosmos-rl calls a factory with its config ...
+    ds = dataset({"custom": {}})
+    assert isinstance(ds, Dataset) and not isinstance(ds, Callable)  # ... asserts a torch Dataset (data_fetcher.py)
     ds.setup({"custom": {}})              # ... then setup(config)
     items = [ds[i] for i in range(len(ds))]
+    # Its SFT worker: one DataLoader per data-parallel rank over a DistributedSampler; batches may index with lists.
+    per_rank = [[x for batch in DataLoader(ds, batch_size=2, sampler=DistributedSampler(ds, num_replicas=2, rank=r,
+                 shuffle=False), collate_fn=lambda b: b) for x in batch] for r in (0, 1)]
+    assert sorted(map(json.dumps, per_rank[0] + per_rank[1])) == sorted(map(json.dumps, items + items[:len(items) % 2]))
+    assert ds[[0, 1]] == items[:2]
+    import pickle
+    assert pickle.loads(pickle.dumps(ds))[0] == items[0]  # DataLoader workers started by spawn get a copy
     val = None
     if val_dataset is not None:
         vd = val_dataset({"custom": {}})
+        assert isinstance(vd, Dataset)
         vd.setup({"custom": {}})
         val = [vd[i] for i in range(len(vd))]
     for step in (1, 2):                   # what its SFT worker reports on the master rank
         for fn in kwargs.get("custom_logger_fns") or []:
             fn({"train/loss_avg": 1.0 / step, "optimizer/grad_norm": 0.5, "optimizer/lr_0": 1e-5,
                 "train/iteration_time": 2.0, "train/epoch": 0, "note": "text"}, step)
-    heavy = sorted(m for m in ("transformers", "torch", "deepspeed", "torchvision", "hydra") if m in sys.modules)
+    heavy = sorted(m for m in ("transformers", "deepspeed", "torchvision", "hydra") if m in sys.modules)
     with open(os.environ["FAKE_OUT"], "w") as f:
         json.dump({"items": items, "val": val, "heavy": heavy, "config": args.config, "run_dir": args.cosmos_exp_run_dir,
                    "kwargs": sorted(kwargs), "role": os.environ.get("COSMOS_ROLE")}, f)
@@ -88,7 +100,9 @@ def test_entry_dataset_matches_the_deepspeed_conversations(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(out.read_text())
-    assert seen["heavy"] == []  # the entry runs in cosmos-rl's env (transformers<5): it must not import them (nor Hydra: one package less to install there)
+    # The entry runs in cosmos-rl's env (transformers<5): it must not import them (nor Hydra: one package less to
+    # install there); torch.utils.data it may, cosmos-rl's environment has torch.
+    assert seen["heavy"] == []
     assert seen["config"] == "/tmp/cosmos_copy.toml" and seen["run_dir"] == str(run_dir)
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [(m["step"], m["loss"], m["lr"], m["grad_norm"]) for m in lines] == [(1, 1.0, 1e-5, 0.5), (2, 0.5, 1e-5, 0.5)]

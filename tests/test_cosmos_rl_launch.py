@@ -59,7 +59,10 @@ for step in (2, 4):
     export.mkdir(parents=True)
     (export / "config.json").write_text(json.dumps({{"model_type": "qwen2_5_vl", "step": step}}))
     (export / "model.safetensors").write_bytes(b"weights")
-    (out / "checkpoints" / f"step_{{step}}" / "policy").mkdir(parents=True)
+    state = out / "checkpoints" / f"step_{{step}}" / "policy"  # complete: its config and every rank's marker
+    state.mkdir(parents=True)
+    (state / "cosmos_config").write_text("{{}}")
+    (state / ".rank_0_complete").write_text("")
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 '''
 TOOLS = ("python", "cosmos-rl", "redis-server", "redis-cli", "nvidia-smi")
@@ -260,7 +263,7 @@ def test_launch_argv_toml_and_checkpoints(setup):
     bin_dir = make_bin(setup["root"])
     argv_out = setup["root"] / "argv.json"
     port = free_port()
-    proc = run_cli(args(setup, f"backend.controller_port={port}"), cwd=setup["root"],
+    proc = run_cli(args(setup, f"backend.controller_port={port}", "train.keep_last_states=1"), cwd=setup["root"],
                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_dirs(setup["outputs"])
@@ -274,9 +277,14 @@ def test_launch_argv_toml_and_checkpoints(setup):
     toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
     assert toml["train"]["output_dir"] == str(run / "cosmos_rl" / "sft")
     assert toml["policy"]["model_name_or_path"] == str(setup["model"])
-    # Exports published where the DeepSpeed backend puts checkpoints.
+    # Exports published where the DeepSpeed backend puts checkpoints; every export kept, one training state
+    # (cosmos-rl itself deletes nothing: its max_keep would take the exports with the states).
+    assert toml["train"]["ckpt"]["max_keep"] == -1
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_4"
     assert [p.name for p in ckpt.list_complete(run)] == ["step_2", "step_4"]
+    assert sorted(p.name for p in (run / "cosmos_rl" / "sft" / "checkpoints").iterdir()) == ["step_4"]
+    assert sorted(p.name for p in (run / "cosmos_rl" / "sft" / "safetensors").iterdir()) == ["step_2", "step_4"]
+    assert "training states removed ['step_2']" in proc.stderr + proc.stdout
     assert json.loads((run / "checkpoints" / "step_4" / "config.json").read_text())["step"] == 4
     assert ckpt.read_checkpoint_info(run / "checkpoints" / "step_4")["backend"] == "cosmos_rl"
     result = json.loads((run / "train_result.json").read_text())
@@ -378,6 +386,49 @@ def test_sync_checkpoints_skips_partial_drops_removed_and_survives_a_move(tmp_pa
     run.rename(moved)  # relative links: the run directory moves as a whole
     assert (moved / "checkpoints" / "step_30" / "config.json").read_text() == "{}"
     assert ckpt.newest_complete(moved).name == "step_30"
+
+
+def _state(run: Path, step: int, ranks: int) -> Path:
+    """A cosmos-rl training state of `step` with the markers of its first `ranks` saving ranks."""
+    policy = output_dir(run.absolute()) / "checkpoints" / f"step_{step}" / "policy"
+    policy.mkdir(parents=True)
+    (policy / "cosmos_config").write_text("{}")
+    for r in range(ranks):
+        (policy / f".rank_{r}_complete").write_text("")
+    return policy.parent
+
+
+def test_retention_prunes_states_not_exports_and_spares_the_unfinished_and_the_best(tmp_path):
+    from cosmos_exp.train.cosmos_rl.retention import prune
+
+    run = (tmp_path / "run").absolute()
+    doc = {"policy": {"parallelism": {"tp_size": 1, "dp_shard_size": 2, "cp_size": 1, "pp_size": 1,
+                                      "dp_replicate_size": 1}}}
+    out = output_dir(run)
+    for step in (10, 20, 30, 40):
+        _state(run, step, ranks=2)
+        _export(out / "safetensors" / f"step_{step}")
+    _state(run, 50, ranks=1)  # still being saved: one of two ranks done
+    (out.parent / "best").mkdir(parents=True)
+    (out.parent / "best" / "checkpoints").symlink_to(out / "checkpoints" / "step_10")  # validation's best
+    assert prune(run, doc, keep_states=2, keep_exports=None) == {"states": ["step_20"], "exports": []}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_10", "step_30", "step_40", "step_50"]
+    assert len(list((out / "safetensors").iterdir())) == 4
+    assert [p.name for p in sync_checkpoints(run)] == ["step_10", "step_20", "step_30", "step_40"]
+    # Exports pruned too when asked; their links go with them.
+    assert prune(run, doc, keep_states=2, keep_exports=1) == {"states": [], "exports": ["step_10", "step_20", "step_30"]}
+    assert [p.name for p in sync_checkpoints(run)] == ["step_40"]
+    assert prune(run, doc, keep_states=None, keep_exports=None) == {"states": [], "exports": []}
+
+
+def test_a_max_keep_override_is_refused_naming_why():
+    from cosmos_exp.config import ConfigError
+    from cosmos_exp.train.cosmos_rl.render import render
+
+    cfg = compose_typed(["stage=sft", "backend=cosmos_rl", "experiment=demo", "model.path=/m", "dataset.root=/d",
+                         "+backend.toml_overrides.train={ckpt: {max_keep: 3}}"])
+    with pytest.raises(ConfigError, match="max_keep=3 would make cosmos-rl delete each Hugging Face export"):
+        render(cfg, Path("/run"))
 
 
 def test_the_stage_is_registered_for_the_cli():
@@ -608,3 +659,36 @@ def test_overlong_items_can_be_left_out_with_a_report(setup, mixed_resolution):
     (item,) = report["skipped_items"]
     assert item["file"].endswith("synth_train_0000.camera_front_wide_120fov.mp4")
     assert item["reason"] == "overlong: 4635 tokens (3536 vision) exceed model.model_max_length=4096"
+
+
+def test_a_mixed_blend_gives_both_backends_the_same_conversations(setup):
+    """Captions, multiple choice, LingoQA and reasoning answers in one blend: the conversations cosmos-rl's roles
+    read (the stage's cache and the entry's dataset) are the DeepSpeed loop's (load_split), item for item."""
+    from cosmos_exp.train.cosmos_rl.entry import dataset_factory
+    from cosmos_exp.train.data import load_split
+
+    from _data_fixtures import write_qa
+
+    write_qa(setup["data"], "train")
+    root = setup["data"]
+    blend = ("dataset.blend=["
+             f"{{name: captions, kind: caption, root: '{root}', weight: 0.4}},"
+             f"{{name: mcq, kind: mcq, root: '{root}', weight: 0.3}},"
+             f"{{name: lingoqa, kind: lingoqa, root: '{root}', weight: 0.1}},"
+             f"{{name: reasoning, kind: qa, root: '{root}', weight: 0.2, user_prompt: reasoning}}]")
+    bin_dir = make_bin(setup["root"])
+    argv_out = setup["root"] / "argv.json"
+    proc = run_cli(args(setup, "dataset.kind=blend", blend, "dataset.blend_length=40"), cwd=setup["root"],
+                   env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = run_dirs(setup["outputs"])
+    cfg = ckpt.load_run_config(run)
+    deepspeed_side = [s.conversation for s in load_split(cfg, cfg.dataset.train_split)[0]]
+    cache = json.loads((run / "cosmos_rl" / "conversations_train.json").read_text())["conversations"]
+    dataset = dataset_factory(run)(None)
+    cosmos_rl_side = [dataset[i] for i in range(len(dataset))]
+    assert len(deepspeed_side) == 40 and cache == deepspeed_side and cosmos_rl_side == deepspeed_side
+    answers = {c[-1]["content"][:7] for c in deepspeed_side}
+    assert "<think>" in answers and answers & set("ABCD") and any(a.startswith("{") for a in answers)
+    report = json.loads((run / "cosmos_rl" / "data_report_train.json").read_text())
+    assert set(report["sources"]) == {"captions", "mcq", "lingoqa", "reasoning"}

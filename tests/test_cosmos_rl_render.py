@@ -82,7 +82,7 @@ def legacy_checkpoint(tmp_path: Path) -> Path:
 
 
 def test_demo_toml_maps_steps_warmup_schedule_and_keep(legacy_checkpoint):
-    cfg = make_cfg(["experiment=demo", f"model.path={legacy_checkpoint}", "train.warmup_ratio=null", "train.warmup_steps=7", "train.keep_last=2",
+    cfg = make_cfg(["experiment=demo", f"model.path={legacy_checkpoint}", "train.warmup_ratio=null", "train.warmup_steps=7", "train.keep_last_states=2",
                     "train.lr_schedule=constant", "train.freeze=[model.visual.*]", "model.dtype=bf16", "train.max_steps=123",
                     "train.gradient_checkpointing=true", "parallelism.nproc_per_node=4", "parallelism.tp_size=2"])
     rendered = render.render(cfg, RUN_DIR)
@@ -91,7 +91,7 @@ def test_demo_toml_maps_steps_warmup_schedule_and_keep(legacy_checkpoint):
     schema.check_document(doc)
     train = doc["train"]
     assert isinstance(train["optm_warmup_steps"], int) and train["optm_warmup_steps"] == 7
-    assert train["optm_decay_type"] == "none" and train["max_num_steps"] == 123 and train["ckpt"]["max_keep"] == 2
+    assert train["optm_decay_type"] == "none" and train["max_num_steps"] == 123 and train["ckpt"]["max_keep"] == -1
     # global 4 over 4 GPUs in tp pairs: 2 data-parallel ranks of 2 samples each.
     assert (train["train_batch_per_replica"], train["train_policy"]["mini_batch"], train["optm_lr"]) == (2, 2, 3e-3)
     assert train["param_dtype"] == "bfloat16" and doc["policy"]["model_gradient_checkpointing"] is True

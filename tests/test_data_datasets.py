@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from cosmos_exp.config.data import BlendComponent, VisionConfig
 from cosmos_exp.data.blend import blend_draws
 from cosmos_exp.data.datasets import DataError, build_dataset, count_items
 from cosmos_exp.data.labels import CAPTION_KEYS
-from tests._data_fixtures import dataset_cfg, make_synthetic
+from tests._data_fixtures import dataset_cfg, make_synthetic, write_qa
 
 SUFFIX = ".camera_front_wide_120fov.mp4"
 
@@ -150,3 +151,93 @@ def test_blend_dataset(tmp_path):
     assert names == {"cv_annotated", "human_annotated", "reason1_sft"}
     again, _ = build_dataset(cfg, "train")
     assert [s.video for s in again] == [s.video for s in samples]
+
+
+def test_the_cookbooks_fenced_caption_target(clean, tmp_path):
+    """dataset.target_format=fenced_json writes the answer as the Reason 1 recipe's avha_sft.py does: the 15 keys
+    (extras dropped) as json.dumps(indent=2) with non-ASCII escaped, in a ```json block; our parser reads it back."""
+    from cosmos_exp.infer.parse import parse_answer
+
+    root = tmp_path / "avha"
+    shutil.copytree(clean, root)
+    real = json.loads((Path(__file__).parent / "fixtures" / "avha_example.label.json").read_text(encoding="utf-8"))
+    (root / "train" / "metas" / "synth_train_0000.label.json").write_text(json.dumps(real, ensure_ascii=False),
+                                                                        encoding="utf-8")
+    samples, _ = build_dataset(dataset_cfg(root, target_format="fenced_json"), "train")
+    s = next(x for x in samples if x.id == "synth_train_0000")
+    label = {k: real[k] for k in CAPTION_KEYS}
+    assert s.target == "```json\n" + json.dumps(label, indent=2) + "\n```"
+    assert s.target.startswith('```json\n{\n  "weather": ') and "\\u2011" in s.target and "\u2011" not in s.target
+    assert s.conversation[-1] == {"role": "assistant", "content": s.target}
+    assert parse_answer(s.target) == (label, "ok")
+    ours, _ = build_dataset(dataset_cfg(root), "train")
+    assert next(x for x in ours if x.id == "synth_train_0000").target == json.dumps(label, ensure_ascii=False, indent=2)
+
+
+def _mixed_sources(root):
+    """A blend of every kind over one synthetic root, each source with its own schema and weight."""
+    return [BlendComponent(name="captions", kind="caption", root=str(root), weight=0.4),
+            BlendComponent(name="weather_only", kind="caption", root=str(root), weight=0.1,
+                           caption_keys=["weather", "lighting"], user_prompt="lingoqa", target_format="fenced_json"),
+            BlendComponent(name="mcq", kind="mcq", root=str(root), weight=0.2),
+            BlendComponent(name="lingoqa", kind="lingoqa", root=str(root), weight=0.1),
+            BlendComponent(name="reasoning", kind="qa", root=str(root), weight=0.2, user_prompt="reasoning")]
+
+
+def test_a_blend_mixes_every_kind_each_with_its_own_schema(clean, tmp_path):
+    from cosmos_exp.data.prompts import load_prompt
+
+    root = tmp_path / "mixed"
+    shutil.copytree(clean, root)
+    for split in ("train", "eval"):
+        write_qa(root, split)
+    cfg = dataset_cfg(tmp_path / "unused", kind="blend", blend=_mixed_sources(root), blend_length=4000, blend_seed=3)
+    samples, report = build_dataset(cfg, "train")
+    assert len(samples) == 4000 == count_items(cfg, "train")
+    by_source = {}
+    for smp in samples:
+        by_source.setdefault(smp.meta["component"], []).append(smp)
+    share = {name: len(v) / len(samples) for name, v in by_source.items()}
+    assert share == pytest.approx({"captions": 0.4, "weather_only": 0.1, "mcq": 0.2, "lingoqa": 0.1, "reasoning": 0.2},
+                                  abs=0.03)
+    cap, weather, mcq, lingo, qa = (by_source[n][0] for n in ("captions", "weather_only", "mcq", "lingoqa", "reasoning"))
+    assert (cap.task, set(json.loads(cap.target))) == ("caption", set(CAPTION_KEYS))
+    assert weather.task == "caption" and weather.target.startswith("```json\n") and set(weather.reference) == {
+        "weather", "lighting"}
+    assert mcq.task == "mcq" and mcq.target in "ABCD"
+    assert lingo.task == "lingoqa" and lingo.target == lingo.reference["answers"][0]
+    assert qa.task == "qa" and qa.target == (f"<think>\n{qa.reference['reasoning']}\n</think>\n\n<answer>\n"
+                                             f"{qa.reference['answer']}\n</answer>")
+    # Each source's own prompts.
+    user_text = {s.meta["component"]: s.conversation[1]["content"][1]["text"] for s in (cap, weather, mcq, qa)}
+    assert user_text["captions"] == load_prompt("caption_15key") and user_text["weather_only"] == load_prompt("lingoqa")
+    assert user_text["mcq"].startswith(load_prompt("mcq") + "\n") and user_text["reasoning"].startswith(
+        load_prompt("reasoning") + "\n")
+    assert set(report.sources) == {"captions", "weather_only", "mcq", "lingoqa", "reasoning"}
+    assert report.used == sum(r.used for r in report.sources.values()) == 10 + 10 + 40 + len(
+        (root / "train" / "lingoqa.jsonl").read_text().splitlines()) + 10
+    # The held-out split: every item of every source once, no draws.
+    held_out, _ = build_dataset(cfg, "eval")
+    assert sorted((s.meta["component"], s.id) for s in held_out) == sorted(
+        {(s.meta["component"], s.id) for s in held_out}) and len(held_out) == count_items(cfg, "eval")
+
+
+def test_a_blend_reports_bad_items_per_source(clean, tmp_path):
+    root = tmp_path / "mixed"
+    shutil.copytree(clean, root)
+    write_qa(root, "train")
+    (root / "train" / "metas" / "synth_train_0003.label.json").write_text("{")  # a caption source's bad label
+    rows = (root / "train" / "qa.jsonl").read_text().splitlines()
+    bad = json.loads(rows[2])
+    bad["reasoning"] = ""
+    rows[2] = json.dumps(bad)
+    (root / "train" / "qa.jsonl").write_text("\n".join(rows) + "\n")  # a reasoning source's empty reasoning
+    cfg = dataset_cfg(tmp_path / "unused", kind="blend", blend=_mixed_sources(root))
+    _, report = build_dataset(cfg, "train")
+    subs = report.to_dict()["sources"]
+    assert subs["captions"]["skipped_by_kind"] == {"invalid_json": 1}  # each caption source reads the label itself
+    assert subs["weather_only"]["skipped_by_kind"] == {"invalid_json": 1}
+    assert subs["reasoning"]["skipped_items"] == [{"file": f"{root / 'train' / 'qa.jsonl'}:3",
+                                                   "reason": "missing_keys: reasoning is not a non-empty string"}]
+    assert subs["mcq"]["skipped"] == subs["lingoqa"]["skipped"] == 0
+    assert report.to_dict()["skipped"] == 3 and "by source: captions 9 of 10" in report.summary()

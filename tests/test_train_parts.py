@@ -136,7 +136,16 @@ def _fake_checkpoint(run_dir: Path, step: int) -> Path:
     tmp = rundir.temp_step_dir(run_dir, step)
     tmp.mkdir(parents=True)
     (tmp / "model.safetensors").write_bytes(b"x" * 10)
+    (tmp / ckpt.STATE_DIR).mkdir()  # the layout of our loop's checkpoints: the export beside its training state
+    (tmp / ckpt.STATE_DIR / "optim_states.pt").write_bytes(b"o" * 30)
+    (tmp / ckpt.state_file(0)).write_bytes(b"r")
     return ckpt.publish(run_dir, step, {"world_size": 1})
+
+
+def _layout(run_dir: Path) -> dict:
+    """step name -> (has the export, has the training state) of every complete checkpoint."""
+    return {p.name: ((p / "model.safetensors").is_file(), ckpt.has_training_state(p)
+                     and (p / ckpt.state_file(0)).is_file()) for p in rundir.list_complete(run_dir)}
 
 
 def test_publish_latest_retention_and_resume(tmp_path):
@@ -156,7 +165,25 @@ def test_publish_latest_retention_and_resume(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
         ckpt.resume_target(tmp_path, str(incomplete))
     assert ckpt.clean_temp_dirs(tmp_path) == [".tmp_step_8"]
-    assert ckpt.apply_retention(tmp_path, None) == []
-    assert ckpt.apply_retention(tmp_path, 2) == ["step_2"]
-    assert [p.name for p in rundir.list_complete(tmp_path)] == ["step_4", "step_6"]
+    assert ckpt.apply_retention(tmp_path, None, None) == {"states": [], "checkpoints": []}
+    # Few states, every export: the older checkpoints stay complete and evaluable, without their state.
+    assert ckpt.apply_retention(tmp_path, 1, None) == {"states": ["step_2", "step_4"], "checkpoints": []}
+    assert _layout(tmp_path) == {"step_2": (True, False), "step_4": (True, False), "step_6": (True, True)}
+    assert not (rundir.step_dir(tmp_path, 2) / ckpt.STATE_DIR).exists()
+    assert rundir.read_checkpoint_info(rundir.step_dir(tmp_path, 2)) == {"step": 2, "training_state": False,
+                                                                         "world_size": 1}
+    assert ckpt.resume_target(tmp_path, "auto").name == "step_6"
+    with pytest.raises(FileNotFoundError, match="exported weights only.*resume from .*step_6"):
+        ckpt.resume_target(tmp_path, str(rundir.step_dir(tmp_path, 4)))
+    # Exports pruned too: a directory goes once neither its export nor its state is kept.
+    assert ckpt.apply_retention(tmp_path, 1, 2) == {"states": [], "checkpoints": ["step_2"]}
+    assert _layout(tmp_path) == {"step_4": (True, False), "step_6": (True, True)}
     assert rundir.read_checkpoint_info(rundir.step_dir(tmp_path, 6))["step"] == 6
+
+
+def test_retention_keeps_a_state_whose_export_is_not_kept(tmp_path):
+    for step in (2, 4, 6):
+        _fake_checkpoint(tmp_path, step)
+    # One export but two states: step_4 stays for its state (resume's spare), step_2 goes whole.
+    assert ckpt.apply_retention(tmp_path, 2, 1) == {"states": [], "checkpoints": ["step_2"]}
+    assert _layout(tmp_path) == {"step_4": (True, True), "step_6": (True, True)}

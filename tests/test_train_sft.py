@@ -17,6 +17,7 @@ from typing import Dict, List
 import pytest
 
 from conftest import CONF_DIR, run_cli, wait_for
+from cosmos_exp import rundir
 
 COMMON = ["stage=sft", "experiment=demo", "train.eval_every=3", "train.eval_batches=1",
           "train.warmup_ratio=null", "train.warmup_steps=1", "dataset.num_workers=1"]
@@ -114,21 +115,54 @@ def _load_and_generate(step_dir: Path, video: Path) -> dict:
 
 def test_sft_trains_checkpoints_and_checkpoint_generates(inputs, tmp_path):
     run_dir = tmp_path / "run"
-    _sft(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2", "train.keep_last=2")
+    _sft(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2",
+         "train.keep_last_exports=2", "train.keep_last_states=1")
     _assert_loss_falls(run_dir)
     metrics = _metrics(run_dir)
     for key in ("lr", "grad_norm", "tokens_per_s", "samples_per_s", "step_time_s", "data_wait_s", "memory_gb"):
         assert metrics[-1][key] == metrics[-1][key], key  # present and not NaN
     assert [m["step"] for m in metrics if "eval_loss" in m] == [3, 6]
     ckpts = run_dir / "checkpoints"
-    assert sorted(p.name for p in ckpts.iterdir()) == ["latest", "step_4", "step_6"]  # keep_last=2
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest", "step_4", "step_6"]  # keep_last_exports=2
+    assert _states(run_dir) == {"step_4": False, "step_6": True}  # keep_last_states=1
     assert (ckpts / "latest").read_text().strip() == "step_6"
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "succeeded" and run["result"]["steps"] == 6
     video = next((inputs["data"] / "eval" / "videos").iterdir())
-    out = _load_and_generate(ckpts / "step_6", video)
+    out = _load_and_generate(ckpts / "step_4", video)  # an export whose training state was pruned
     assert out["cls"] == "Qwen3VLForConditionalGeneration" and out["family"] == "qwen3_vl"
     assert out["video_tokens"] > 0 and 1 <= out["n_new"] <= 6
+
+
+def _states(run_dir: Path) -> Dict[str, bool]:
+    """step name -> whether the checkpoint still holds its training state (DeepSpeed's ds/ and the RNG/data files)."""
+    out = {}
+    for step in rundir.list_complete(run_dir):
+        has = (step / "ds").is_dir() and bool(list(step.glob("train_state_rank*.pt")))
+        assert has == json.loads((step / "complete.json").read_text())["training_state"], step
+        assert (step / "model.safetensors").is_file() and (step / "config.json").is_file(), step  # the export
+        out[step.name] = has
+    return out
+
+
+def test_retention_keeps_every_export_and_resumes_from_the_newest_state(inputs, tmp_path):
+    import torch
+
+    run_dir = tmp_path / "run"
+    extra = ("model=tiny_qwen3_vl", "train.save_every=1", "train.eval_every=null", "train.keep_last_states=1")
+    _sft(inputs, run_dir, *extra, "train.max_steps=3")
+    assert _states(run_dir) == {"step_1": False, "step_2": False, "step_3": True}
+    sizes = {p.name: (p / "model.safetensors").stat().st_size for p in rundir.list_complete(run_dir)}
+    assert len(set(sizes.values())) == 1  # whole exports, not stubs
+    first = _weights(run_dir / "checkpoints" / "step_1")
+
+    _sft(inputs, run_dir, *extra, "train.max_steps=5")  # resume=auto: the newest state, step 3
+    assert json.loads((run_dir / "train_result.json").read_text())["start_step"] == 3
+    assert _states(run_dir) == {"step_1": False, "step_2": False, "step_3": False, "step_4": False, "step_5": True}
+    again = _weights(run_dir / "checkpoints" / "step_1")
+    assert all(torch.equal(first[k], again[k]) for k in first)  # the old export untouched by the resumed run
+    steps = [m["step"] for m in _metrics(run_dir)]
+    assert steps == [1, 2, 3, 4, 5]
 
 
 def test_sft_qwen2_5_vl_runs(inputs, tmp_path):
@@ -193,13 +227,16 @@ def test_sigterm_saves_a_checkpoint_and_stops(inputs, tmp_path):
 def test_dry_run_plan_lists_items_processes_and_checkpoints(inputs, tmp_path):
     proc = run_cli([*COMMON, f"paths.root={inputs['root']}/outputs", "model=tiny_qwen3_vl", "parallelism=zero2",
                     "train.micro_batch_size=1", "train.global_batch_size=2", "train.max_steps=5",
-                    "train.save_every=2", "train.keep_last=2", "dry_run=true"], cwd=tmp_path)
+                    "train.save_every=2", "train.keep_last_exports=2", "train.keep_last_states=1", "dry_run=true"],
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "train items (train): " in out and "(8 found)" in out and "(2 found)" in out
     assert out.count("cosmos_exp.worker <run_dir> sft") == 2
-    assert "checkpoints/step_4/" in out and "checkpoints/step_5/" in out and "checkpoints/step_2/" not in out
-    assert "1 older checkpoint(s) are written and then removed" in out
+    assert "checkpoints/step_4/ (export only)" in out and "checkpoints/step_5/\n" in out
+    assert "checkpoints/step_2/" not in out
+    assert ("Hugging Face exports kept: the newest 2 (train.keep_last_exports); training states (optimizer, "
+            "scheduler, RNG, data position) kept: the newest 1 (train.keep_last_states)") in out
     assert "2 samples per optimizer step = 2 data-parallel rank(s) x 1 per micro-batch x 1 accumulation step(s)" in out
     assert "2 process(es), ZeRO-2, 5 optimiser steps" in out
     assert not (tmp_path / "outputs").exists()

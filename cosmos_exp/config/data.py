@@ -38,16 +38,29 @@ class SyntheticConfig:
 
 @dataclass
 class BlendComponent:
+    """One source of a blend, read with its own label schema (data/datasets.py)."""
+
     name: str = MISSING
     root: str = MISSING
     weight: float = MISSING
+    # caption (the cookbook layout) | mcq | lingoqa | qa (free-form answers, with "reasoning" for a reasoning
+    # source): the files under <root>/<split>/ and what the answer is.
+    kind: str = "caption"
+    # Prompt files by name (cosmos_exp/data/prompts/); None: the dataset's system prompt, and the user prompt of
+    # the kind (a caption source: dataset.user_prompt; mcq, lingoqa, qa: the prompt of that name).
+    system_prompt: Optional[str] = None
+    user_prompt: Optional[str] = None
+    # caption only: the label keys its answer holds, in order (None: the 15 cookbook keys; a source with its own
+    # keys names its own user_prompt), and how it is written (None: dataset.target_format).
+    caption_keys: Optional[List[str]] = None
+    target_format: Optional[str] = None
 
 
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    # caption: cookbook layout (videos/ + metas/); blend: weighted mix of caption sub-datasets;
-    # mcq: multiple-choice VQA; lingoqa: free-form QA with reference answers;
+    # caption: cookbook layout (videos/ + metas/); mcq: multiple-choice VQA; lingoqa: free-form QA with reference
+    # answers; qa: free-form answers, or reasoning + answer; blend: a weighted mix of sources of those kinds;
     # driving: trajectory clips in the clip-files layout (<split>/<rig>/<scene>/, data/driving_clip_files.py);
     # physical_ai_av: NVIDIA's PhysicalAI-AV in its own layout (data/physical_ai_av.py).
     kind: str = "caption"
@@ -62,6 +75,9 @@ class DatasetConfig:
     # Prompt files under cosmos_exp/data/prompts/, chosen by name.
     system_prompt: str = "system_driving"
     user_prompt: str = "caption_15key"
+    # How a caption answer is written (data/labels.py): json (ours: indented, non-ASCII kept) or fenced_json
+    # (the Reason 1 cookbook's: a ```json block, indent 2, non-ASCII escaped).
+    target_format: str = "json"
     # Fail on the first bad item instead of skipping and reporting it.
     strict: bool = False
     max_items: Optional[int] = None

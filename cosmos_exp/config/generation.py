@@ -1,7 +1,7 @@
 """Schema of the `generation` node: how caption / QA answers are generated."""
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Dict, Optional
 
 
 @dataclass
@@ -26,6 +26,9 @@ class GenerationConfig:
     output_dir: Optional[str] = None
     # Also write captions_raw/<id>.txt with the bare model text, the file layout of the cookbook's judge.
     cookbook_raw: bool = True
+    # Frame size by model.family, for presets that answer at a family's own size (generation=cookbook sets
+    # dataset.vision.max_pixels from it by interpolation).
+    max_pixels_by_family: Dict[str, int] = field(default_factory=dict)
     # vLLM engine only.
     vllm_gpu_memory_utilization: float = 0.9
     vllm_max_model_len: Optional[int] = None

@@ -6,7 +6,8 @@ STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare",
 BACKENDS = ("deepspeed", "cosmos_rl")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
-DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "driving", "physical_ai_av")
+DATASET_KINDS = ("caption", "blend", "mcq", "lingoqa", "qa", "driving", "physical_ai_av")
+BLEND_SOURCE_KINDS = ("caption", "mcq", "lingoqa", "qa")  # dataset.blend[i].kind: conversations of any kind
 DRIVING_KINDS = ("driving", "physical_ai_av")  # trajectory clips, not conversations
 # lingoqa: the benchmark's Lingo-Judge classifier; lingoqa_llm: an LLM-judge substitute (a different metric).
 METRICS = ("llm_judge", "local", "bleu", "mcq", "lingoqa", "lingoqa_llm", "trajectory")
@@ -27,6 +28,7 @@ OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
 # The training runs of stage=rig_change in the order they run, each a rig_change.<name> node and a run directory
 # <study>/runs/<name>/ (config/study.py, cosmos_exp/study/rig_change.py).
 RIG_CHANGE_PHASES = ("a_stage1", "a_stage2", "b_expert", "b_stage1", "b_stage2", "mix_stage1", "mix_stage2")
+TARGET_FORMATS = ("json", "fenced_json")  # dataset.target_format: how a caption answer is written
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")

@@ -35,7 +35,12 @@ class TrainConfig:
     grad_clip: float = 1.0
     gradient_checkpointing: bool = False
     save_every: int = 20
-    keep_last: Optional[int] = None  # None keeps every checkpoint (a checkpoint sweep wants them all)
+    # Retention, on both backends. A training state (optimizer, scheduler, RNG, data position: ~100 GB for an 8B
+    # model) exists only to resume, which needs the newest; the exported Hugging Face weights (a few GB) are what
+    # a checkpoint sweep evaluates. So states are pruned to the newest keep_last_states (one spare in case the
+    # newest cannot be read) while exports stay: the newest keep_last_exports, None = every one.
+    keep_last_states: Optional[int] = 2
+    keep_last_exports: Optional[int] = None
     eval_every: Optional[int] = None
     eval_batches: int = 4
     # auto: newest complete checkpoint of this run directory; none; or a checkpoints/step_N path.

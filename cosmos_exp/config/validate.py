@@ -15,11 +15,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS, DIST_BACKENDS,
-                                     DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS,
+from cosmos_exp.config.names import (BACKENDS, BLEND_SOURCE_KINDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS,
+                                     DIST_BACKENDS, DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS,
                                      OVERLONG_POLICIES, PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
-                                     STAGES_NEEDING_MODEL, TASK_KINDS, TRAJECTORY_METRICS, TRAJECTORY_STAGES,
-                                     VIDEO_BACKENDS)
+                                     STAGES_NEEDING_MODEL, TARGET_FORMATS, TASK_KINDS, TRAJECTORY_METRICS,
+                                     TRAJECTORY_STAGES, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
 
 
@@ -81,6 +81,7 @@ def check_choices(cfg: Config) -> None:
         _one_of(f"train.loggers[{i}]", logger, LOGGERS)
     _one_of("backend.pydantic_check", cfg.backend.pydantic_check, PYDANTIC_MODES)
     _one_of("backend.overlong", cfg.backend.overlong, OVERLONG_POLICIES)
+    _one_of("dataset.target_format", cfg.dataset.target_format, TARGET_FORMATS)
 
 
 def check_vision(cfg: Config) -> None:
@@ -106,9 +107,23 @@ def check_dataset(cfg: Config) -> None:
     if d.kind == "blend":
         if not d.blend:
             raise ConfigError("dataset.blend", "kind=blend needs at least one component")
+        names = [c.name for c in d.blend]
         for i, comp in enumerate(d.blend):
+            key = f"dataset.blend[{i}]"
             if comp.weight <= 0:
-                raise ConfigError(f"dataset.blend[{i}].weight", f"must be > 0, got {comp.weight}")
+                raise ConfigError(f"{key}.weight", f"must be > 0, got {comp.weight}")
+            if names.count(comp.name) > 1:
+                raise ConfigError(f"{key}.name", f"{comp.name!r} names two sources; each report is kept by name")
+            _one_of(f"{key}.kind", comp.kind, BLEND_SOURCE_KINDS)
+            if comp.kind != "caption" and (comp.caption_keys is not None or comp.target_format is not None):
+                raise ConfigError(f"{key}.kind", f"caption_keys and target_format describe caption answers, not "
+                                  f"{comp.kind} ones", "drop them from this source")
+            if comp.caption_keys is not None and (not comp.caption_keys or comp.user_prompt is None):
+                raise ConfigError(f"{key}.user_prompt", "a caption source with its own caption_keys needs its own "
+                                  "user_prompt (the default prompt asks for the 15 cookbook keys), and at least one key",
+                                  "add a prompt file to cosmos_exp/data/prompts/ and name it here")
+            if comp.target_format is not None:
+                _one_of(f"{key}.target_format", comp.target_format, TARGET_FORMATS)
     elif d.blend:
         raise ConfigError("dataset.blend", f"components are only read when kind=blend (kind={d.kind})")
     if d.kind == "physical_ai_av" and d.physical_ai_av is None:
@@ -186,8 +201,9 @@ def check_train(cfg: Config) -> None:
     batch_layout(cfg)  # global_batch_size splits evenly over the data-parallel ranks
     if t.save_every < 1:
         raise ConfigError("train.save_every", f"must be >= 1, got {t.save_every}")
-    if t.keep_last is not None and t.keep_last < 1:
-        raise ConfigError("train.keep_last", f"must be >= 1 or null (keep all), got {t.keep_last}")
+    for key in ("keep_last_states", "keep_last_exports"):
+        if getattr(t, key) is not None and getattr(t, key) < 1:
+            raise ConfigError(f"train.{key}", f"must be >= 1 or null (keep all), got {getattr(t, key)}")
 
 
 def check_train_resume(cfg: Config) -> None:

@@ -13,6 +13,7 @@ from cosmos_exp.runtime.launcher import FAIL_FAST, LaunchInterrupted, RanksFaile
 from cosmos_exp.runtime.rendezvous import lone_process, rendezvous_port
 from cosmos_exp.runtime.topology import topology
 from cosmos_exp.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
+from cosmos_exp.train.checkpoint import retention_note
 from cosmos_exp.train.signals import TrainingInterrupted
 
 
@@ -59,11 +60,12 @@ def plan(cfg: Config) -> Plan:
         total = None
     if total is not None:
         steps = sorted({s for s in range(cfg.train.save_every, total + 1, cfg.train.save_every)} | {total})
-        kept = steps if cfg.train.keep_last is None else steps[-cfg.train.keep_last:]
-        p.outputs += [f"{rundir.CHECKPOINTS_DIR}/step_{s}/" for s in kept]
-        if cfg.train.keep_last is not None and len(steps) > len(kept):
-            p.notes.append(f"keep_last={cfg.train.keep_last}: {len(steps) - len(kept)} older checkpoint(s) "
-                           "are written and then removed")
+        t = cfg.train
+        exports = steps if t.keep_last_exports is None else steps[-t.keep_last_exports:]
+        states = steps if t.keep_last_states is None else steps[-t.keep_last_states:]
+        kept = sorted(set(exports) | set(states))
+        p.outputs += [f"{rundir.CHECKPOINTS_DIR}/step_{s}/" + ("" if s in states else " (export only)") for s in kept]
+    p.notes.append(retention_note(cfg.train))
     p.outputs += [f"{rundir.CHECKPOINTS_DIR}/{rundir.LATEST}", rundir.METRICS_JSONL, rundir.TRAIN_RESULT]
     if in_launch:
         p.notes.append("inside a launcher: this process is one rank and trains in place")
@@ -98,3 +100,4 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
             raise TrainingInterrupted(str(err)) from None
         raise
     return rundir.read_json(run_dir / rundir.TRAIN_RESULT)
+

@@ -19,6 +19,7 @@ from cosmos_exp.config import ConfigError
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
+from cosmos_exp.train.checkpoint import retention_note
 from cosmos_exp.train.cosmos_rl import render
 from cosmos_exp.train.cosmos_rl.document import (PLACEHOLDER_RUN_DIR, check_shell_safe, toml_text, validated_document,
                                                  write_toml)
@@ -79,8 +80,10 @@ def plan(cfg: Config) -> Plan:
     p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
                    f"{par['dp_shard_size']}), {doc['train']['epoch']} epoch(s)"
                    + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "
-                   f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, max_keep "
-                   f"{doc['train']['ckpt']['max_keep']}, resume={doc['train']['resume']}")
+                   f"checkpoint every {doc['train']['ckpt']['save_freq']} steps, resume={doc['train']['resume']}")
+    p.notes.append(f"{retention_note(cfg.train)}; cosmos-rl's own max_keep is -1 (it would delete each export with "
+                   f"its state): cosmos-exp prunes them separately every backend.checkpoint_poll_s="
+                   f"{cfg.backend.checkpoint_poll_s:g} s while it runs and at its end")
     p.notes.append(f"cosmos-rl's roles import cosmos_exp from {run_dir / PYTHONPATH_DIR} (a link to this package, "
                    "nothing else of this environment) with its launcher's bin/ first on PATH")
     p.notes.append(video_reader_note(cfg))
@@ -107,6 +110,7 @@ def plan(cfg: Config) -> Plan:
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.train.cosmos_rl.checkpoints import sync_checkpoints
+    from cosmos_exp.train.cosmos_rl.retention import prune
 
     run_dir = Path(run_dir).absolute()
     toml_path, doc = write_toml(cfg, run_dir)
@@ -120,14 +124,24 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         stale.unlink()  # the entry's dataset cache of an earlier launch: this launch sees the data as it is now
     log.info("training data: %s", prepare_training_split(cfg, run_dir))  # over-long items refused or left out
     argv = launch_argv(cfg, run_dir)
+    t = cfg.train
+
+    def housekeeping(settle_s: float) -> list:
+        """Retention (retention.py), then the exports published as checkpoints/step_N."""
+        removed = prune(run_dir, doc, t.keep_last_states, t.keep_last_exports)
+        if removed["states"] or removed["exports"]:
+            log.info("retention: training states removed %s, exports removed %s", removed["states"] or "none",
+                     removed["exports"] or "none")
+        return sync_checkpoints(run_dir, settle_s=settle_s)
+
     try:
         # Exports show up as checkpoints/step_N while training runs (a sweep can caption them early).
         # While it runs, an export is published once its files went unchanged for two polls.
         poll_s = float(cfg.backend.checkpoint_poll_s)
-        code = run_launcher(argv, run_dir, env=role_env(cfg, run_dir),
-                            every=lambda: sync_checkpoints(run_dir, settle_s=2 * poll_s), every_s=poll_s)
+        code = run_launcher(argv, run_dir, env=role_env(cfg, run_dir), every=lambda: housekeeping(2 * poll_s),
+                            every_s=poll_s)
     finally:
-        published = sync_checkpoints(run_dir)  # an interrupted or failed run still shows what it exported
+        published = housekeeping(0.0)  # an interrupted or failed run still shows what it exported
     result: Dict[str, Any] = {
         "backend": "cosmos_rl", "toml": str(toml_path), "argv": argv, "exit_status": code,
         "output_dir": doc["train"]["output_dir"], "checkpoints": [p.name for p in published],

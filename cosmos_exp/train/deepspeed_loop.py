@@ -38,7 +38,6 @@ from cosmos_exp.train.schedule import build_scheduler
 from cosmos_exp.train.signals import StopRequest, TrainingInterrupted
 
 log = logging.getLogger("cosmos_exp.train")
-DS_TAG = "ds"
 
 
 def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
@@ -355,9 +354,9 @@ def _save_checkpoint(engine: Any, task: Any, run_dir: Path, step: int, rank: int
         tmp.mkdir(parents=True)
     dist.barrier()
     # DeepSpeed state: optimizer partitions, scheduler, its own module copy (collective).
-    engine.save_checkpoint(str(tmp), tag=DS_TAG, client_state={"step": step}, save_latest=False)
+    engine.save_checkpoint(str(tmp), tag=ckpt.STATE_DIR, client_state={"step": step}, save_latest=False)
     loader_state = stream.state_dict() if hasattr(stream, "state_dict") else None
-    torch.save({"step": step, "rng": _rng_state(), "loader": loader_state}, tmp / f"train_state_rank{rank}.pt")
+    torch.save({"step": step, "rng": _rng_state(), "loader": loader_state}, tmp / ckpt.state_file(rank))
     # The model's files (Hugging Face, + action_expert/ for trajectories): under ZeRO-3 the full weights are
     # gathered to rank 0 (collective).
     full_state = engine._zero3_consolidated_16bit_state_dict() if cfg.parallelism.zero_stage == 3 else None
@@ -369,7 +368,10 @@ def _save_checkpoint(engine: Any, task: Any, run_dir: Path, step: int, rank: int
         ckpt.publish(run_dir, step, {"world_size": dist.get_world_size(), "zero_stage": cfg.parallelism.zero_stage,
                                      "model_family": cfg.model.family, "source_model": str(cfg.model.path),
                                      "task": cfg.task.name})
-        ckpt.apply_retention(run_dir, cfg.train.keep_last)
+        pruned = ckpt.apply_retention(run_dir, cfg.train.keep_last_states, cfg.train.keep_last_exports)
+        if pruned["states"] or pruned["checkpoints"]:
+            log.info("retention: training states pruned from %s, checkpoints removed: %s",
+                     pruned["states"] or "none", pruned["checkpoints"] or "none")
     dist.barrier()
     return final
 
@@ -382,10 +384,10 @@ def _load_checkpoint(engine: Any, path: Path, rank: int, world: int) -> int:
     if info.get("world_size") not in (None, world):
         raise ValueError(f"{path} was written by {info['world_size']} processes; resume with the same "
                          f"parallelism (this run has WORLD_SIZE={world})")
-    loaded, client = engine.load_checkpoint(str(path), tag=DS_TAG, load_optimizer_states=True,
+    loaded, client = engine.load_checkpoint(str(path), tag=ckpt.STATE_DIR, load_optimizer_states=True,
                                             load_lr_scheduler_states=True)
     if loaded is None:
-        raise FileNotFoundError(f"{path}/{DS_TAG}: DeepSpeed found no state to resume from")
-    state = torch.load(path / f"train_state_rank{rank}.pt", weights_only=False)
+        raise FileNotFoundError(f"{path}/{ckpt.STATE_DIR}: DeepSpeed found no state to resume from")
+    state = torch.load(path / ckpt.state_file(rank), weights_only=False)
     _set_rng_state(state["rng"])
     return int(state["step"])

@@ -4,7 +4,7 @@ cosmos-rl writes `<run_dir>/cosmos_rl/sft/safetensors/step_N/` (weights, config,
 files). We publish each complete export as `<run_dir>/checkpoints/step_N/`: a real directory of relative
 symlinks to the export's files plus our `complete.json`, and `checkpoints/latest`, so the caption stage and
 sweeps find checkpoints by step the same way for both backends (cosmos_exp.rundir), and the
-run directory can be moved as a whole. Steps whose export cosmos-rl deleted (max_keep) are unlinked.
+run directory can be moved as a whole. Steps whose export was pruned (retention.py) are unlinked.
 """
 
 import json

@@ -4,12 +4,15 @@
 
 It reads our resolved config from the run directory and hands cosmos-rl a dataset factory whose items are
 the conversations of `build_dataset` (made by `build_conversation`, the same ones the DeepSpeed loop
-trains on), the held-out split when train.eval_every is set, and a logger writing <run_dir>/metrics.jsonl. cosmos-rl lives in its own environment (transformers<5), so this file imports only light parts
-of cosmos_exp (config, data listing, prompts; no torch, no transformers) and cosmos_rl only inside main().
+trains on) as a torch.utils.data.Dataset (dataset.py), the held-out split when train.eval_every is set, and a
+logger writing <run_dir>/metrics.jsonl. cosmos-rl lives in its own environment (transformers<5), so the roles
+import only light parts of cosmos_exp (config, data listing, prompts; torch.utils.data, which that environment
+has, but no transformers) and cosmos_rl only inside main(). This module itself imports no torch: the stage's
+plan reads its names.
 """
 
 import argparse
-import copy
+import functools
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
@@ -99,42 +102,18 @@ def write_conversations(run_dir: Path, split: str, samples: list, report: Any) -
     return items
 
 
-class ConversationDataset:
-    """Map-style dataset of conversations; loaded on first use or in setup(config), as cosmos-rl calls it."""
+def dataset_factory(run_dir: Path, split: Optional[str] = None, limit: Optional[int] = None) -> Callable[[Any], Any]:
+    """What cosmos-rl wants: f(config) -> a torch.utils.data.Dataset (it then calls dataset.setup(config))."""
 
-    def __init__(self, run_dir: Path, split: Optional[str] = None, limit: Optional[int] = None) -> None:
-        self.run_dir = Path(run_dir)
-        self.split = split
-        self.limit = limit
-        self._items: Optional[List[list]] = None
+    def make(config: Any) -> Any:  # noqa: ARG001 - settings come from our run directory
+        from cosmos_exp.train.cosmos_rl.dataset import ConversationDataset  # torch: in the roles only
 
-    def setup(self, config: Any) -> None:  # noqa: ARG002 - cosmos-rl's setup(self, config) signature
-        self._load()
-
-    def _load(self) -> List[list]:
-        if self._items is None:
-            self._items = load_conversations(self.run_dir, self.split)[:self.limit]
-        return self._items
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __getitem__(self, index: int) -> list:
-        # A copy: cosmos-rl's data packers may edit the messages they are given.
-        return copy.deepcopy(self._load()[index])
-
-
-def dataset_factory(run_dir: Path, split: Optional[str] = None,
-                    limit: Optional[int] = None) -> Callable[[Any], ConversationDataset]:
-    """What cosmos-rl wants: f(config) -> dataset (it then calls dataset.setup(config))."""
-
-    def make(config: Any) -> ConversationDataset:  # noqa: ARG001 - settings come from our run directory
-        return ConversationDataset(run_dir, split, limit)
+        return ConversationDataset(functools.partial(load_conversations, Path(run_dir), split), limit)
 
     return make
 
 
-def validation_factory(run_dir: Path) -> Optional[Callable[[Any], ConversationDataset]]:
+def validation_factory(run_dir: Path) -> Optional[Callable[[Any], Any]]:
     """The held-out split when train.eval_every is set, as many items as the DeepSpeed loop evaluates
     (eval_batches micro-batches on every data-parallel rank); None otherwise."""
     cfg = load_run_config(run_dir)

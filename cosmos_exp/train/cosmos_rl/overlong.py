@@ -15,18 +15,20 @@ from cosmos_exp.config import Config, ConfigError, DataError
 
 
 def token_counts(samples: list, processor, vision, strict: bool, report) -> Dict[int, Tuple[int, int]]:
-    """id(sample) -> (tokens, vision tokens); a clip that cannot be read is skipped in the report (or stops the
-    run under dataset.strict). A blend draws one item many times: each is counted once."""
+    """id(sample) -> (tokens, vision tokens); a clip that cannot be read is left out in the report, its blend
+    source's too (or stops the run under dataset.strict). A blend draws one item many times: each is counted once."""
     from cosmos_exp.data.video import VideoError
 
     counts: Dict[int, Tuple[int, int]] = {}
+    failed = set()
     for sample in samples:
-        if id(sample) in counts:
+        if id(sample) in counts or id(sample) in failed:
             continue
         try:
             counts[id(sample)] = processor.count_tokens(sample.conversation, vision)
         except VideoError as err:
-            report.skip(sample.video, str(err), "video", strict)
+            failed.add(id(sample))
+            report.drop(sample.video, str(err), "video", strict, sample.meta.get("component"))
     return counts
 
 
@@ -51,10 +53,9 @@ def prepare_training_split(cfg: Config, run_dir: Path) -> str:
                           "use fewer frames or pixels (dataset.vision.nframes / max_pixels), raise "
                           "model.model_max_length, or leave them out with backend.overlong=skip")
     for key, (tokens, vision) in too_long.items():
-        report.skip(unique[key].video, f"{tokens} tokens ({vision} vision) exceed model.model_max_length={limit}",
-                    "overlong", False)
+        report.drop(unique[key].video, f"{tokens} tokens ({vision} vision) exceed model.model_max_length={limit}",
+                    "overlong", source=unique[key].meta.get("component"))
     kept: List = [s for s in samples if id(s) in counts and id(s) not in too_long]
-    report.used -= len(unique) - len({id(s) for s in kept})  # items (a blend's draws repeat them)
     try:
         write_conversations(run_dir, split, kept, report)
     except ValueError as err:

@@ -125,7 +125,9 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     train["ckpt"] = {
         "enable_checkpoint": True,
         "save_freq": int(t.save_every),
-        "max_keep": int(t.keep_last) if t.keep_last is not None else -1,  # -1 keeps all (checkpoint sweeps)
+        # cosmos-rl deletes nothing: its max_keep would delete each export with its training state. The stage
+        # prunes them separately (train.keep_last_states / keep_last_exports, retention.py).
+        "max_keep": -1,
         "export_safetensors": True,
     }
     policy: Dict[str, Any] = {
@@ -146,7 +148,22 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "custom": _custom(cfg, run_dir),
     }
     overrides = OmegaConf.to_container(cfg.backend.toml_overrides, resolve=True) if cfg.backend.toml_overrides else {}
+    keep = _lookup(overrides, "train.ckpt.max_keep")
+    if keep not in (None, -1):
+        raise ConfigError("backend.toml_overrides", f"train.ckpt.max_keep={keep} would make cosmos-rl delete each "
+                          "Hugging Face export together with its training state, losing checkpoints a sweep "
+                          "evaluates", "leave max_keep out: train.keep_last_states and train.keep_last_exports "
+                          "prune the two separately on this backend too")
     return merge(doc, overrides)
+
+
+def _lookup(doc: Dict[str, Any], dotted: str) -> Any:
+    """doc's value at a dotted key, None when absent."""
+    for part in dotted.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return None
+        doc = doc[part]
+    return doc
 
 
 def merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
