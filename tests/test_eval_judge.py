@@ -1,8 +1,6 @@
 """stage=judge end to end against a real OpenAI-compatible HTTP server on 127.0.0.1 (tests/_judge_server.py)."""
 
 import json
-import os
-import time
 from collections import Counter
 from pathlib import Path
 

@@ -44,7 +44,7 @@ class JudgeConfig:
 @dataclass
 class EvalConfig:
     name: str = "caption"
-    # Any of: llm_judge, local, bleu, mcq, lingoqa.
+    # Any of: llm_judge, local, bleu, mcq, lingoqa, lingoqa_llm (config/names.py).
     metrics: List[str] = field(default_factory=lambda: ["local", "bleu"])
     # Which text BLEU compares: a caption key's value (e.g. safety_analysis); "full_label": the values of every
     # scored key, one per line, without the key names (shared names would inflate it); "whole_caption": the
@@ -60,5 +60,5 @@ class EvalConfig:
     confidence: float = 0.95
     seed: int = 0
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    # Local directory of the Lingo-Judge classifier; None: use the LLM judge variant.
+    # Local directory of the Lingo-Judge classifier, which metric lingoqa needs (lingoqa_llm is the LLM substitute).
     lingo_judge_path: Optional[str] = None
