@@ -200,7 +200,7 @@ def test_findings_name_the_bias_and_the_cheapest_fix_that_removes_it():
     text = findings(report)
     assert "turns less on rig_b: a straight bias" in text[0] and "-0.4 [-0.5, -0.3]" in text[0]
     assert "overall ADE understates the bias" in text[1]
-    assert "a straight bias remains" in text[2] and "no significant deficit" in text[3]
+    assert "it turns less on rig_b: a straight bias" in text[2] and "no significant deficit" in text[3]
     assert text[-1].startswith("Removes the straight bias on rig_b") and "fix 1, fix 2" not in text[-1]
     assert "fix 2, fix 1" in text[-1] and "cheapest on rig_a by minADE is fix 2" in text[-1]
     md = render_markdown({**report, "study": "s", "columns": [], "findings": text,

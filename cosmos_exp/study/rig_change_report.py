@@ -207,11 +207,11 @@ def findings(report: Dict[str, Any]) -> List[str]:
         on_b, on_a = fix["versus_trained_on_a"][b], fix["versus_trained_on_a"][a]
         left = deficit_on_b(gap)
         state = ("too few turn scenes for a CI" if left is None else
-                 "a straight bias remains on " + b if left else f"no significant deficit on {b}")
+                 f"it turns less on {b}: a straight bias" if left else f"no significant deficit on {b}")
         out.append(f"{fix['label']}: abs_yaw_ratio on turns {_num(_get(gap, 'mean_a'))} on {a}, "
                    f"{_num(_get(gap, 'mean_b'))} on {b} ({b} - {a} {_ci(gap)}: {state}); on {b} against the "
                    f"model trained on {a}: abs_yaw_ratio {_ci(on_b.get('abs_yaw_ratio'))}, minADE "
-                   f"{_ci(on_b.get('min_ade'))} m; cost on {a}: minADE {_ci(on_a.get('min_ade'))} m "
+                   f"{_ci(on_b.get('min_ade'))} m; on {a}, what it costs: minADE {_ci(on_a.get('min_ade'))} m "
                    f"({_zero(on_a.get('min_ade'))}), abs_yaw_ratio {_ci(on_a.get('abs_yaw_ratio'))} "
                    f"({_zero(on_a.get('abs_yaw_ratio'))}).")
         if left is False:
