@@ -160,6 +160,31 @@ def test_future_tokens_follow_the_prefix_labelled_and_decode_to_the_actions(dirs
         with_future_tokens(f, offset, TrajectoryTaskConfig(stage="stage1"), n + 10)
 
 
+
+def test_samples_kept_in_memory_give_the_same_batches_and_stay_within_the_bound(processor):
+    from cosmos_exp.config.task import TrajectoryTaskConfig
+    from cosmos_exp.train.trajectory_batches import TrajectoryBatches
+
+    items = features(processor) + features(processor, seed=1)
+    calls = []
+
+    def encode(_, item):
+        calls.append(1)
+        return dict(item)
+
+    def batches(mib):
+        cfg = TrajectoryTaskConfig(stage="stage1", action_space=ACTIONS, sample_memory_mib=mib)
+        return TrajectoryBatches(items, encode, processor, cfg, batch_size=2, seed=0, rank=0, world_size=1)
+
+    plain, kept = batches(0), batches(64)
+    for step in range(6):  # three passes over the four items
+        a, b = plain[step], kept[step]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(calls) == 12 + 4 and len(kept.memo) == 4 and not plain.memo  # each item encoded once when kept
+    sizes = [sum(v.numel() * v.element_size() for v in f.values() if hasattr(v, "element_size"))
+             for f in kept.memo.values()]
+    assert kept.memo_bytes == sum(sizes) <= 64 * 2**20
+
 # -- the backbone-loading check (upstream's bug) -----------------------------------------------------------------
 
 def test_stage2_refuses_a_backbone_that_is_not_model_path(dirs, tmp_path, monkeypatch):

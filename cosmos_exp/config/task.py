@@ -34,6 +34,10 @@ class TrajectoryTaskConfig:
     expert: ExpertConfig = field(default_factory=ExpertConfig)
     prompt: TrajectoryPromptConfig = field(default_factory=TrajectoryPromptConfig)
     metrics: TrajectoryMetricsConfig = field(default_factory=TrajectoryMetricsConfig)
+    # Encoded training samples kept in each loader process's memory, up to this many MiB (0: off), so later
+    # epochs skip image decoding and action fitting. For small CPU studies whose split fits (the synthetic rigs:
+    # ~0.1 MiB a sample); a real-resolution sample is tens of MiB of float patches.
+    sample_memory_mib: int = 0
 
 
 @dataclass

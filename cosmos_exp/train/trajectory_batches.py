@@ -54,6 +54,8 @@ class TrajectoryBatches:
         self.order = _Order(len(items), seed)
         self.with_future = cfg.stage in ("stage1", "cotrain")
         self.offset = future_token_offset(processor.tokenizer, cfg.action_space) if self.with_future else 0
+        self.memo: Dict[int, Dict[str, Any]] = {}  # item index -> features, up to cfg.sample_memory_mib
+        self.memo_bytes = 0
 
     def features(self, item: Any) -> Dict[str, Any]:
         f = self.encode(self.processor, item)
@@ -63,13 +65,24 @@ class TrajectoryBatches:
             f = with_future_tokens(f, self.offset, self.cfg, self.processor.model_max_length)
         return f
 
+    def remembered(self, index: int) -> Dict[str, Any]:
+        """Features of item `index`, from memory when there (the encoding is deterministic; collate copies)."""
+        if index in self.memo:
+            return self.memo[index]
+        f = self.features(self.items[index])
+        size = sum(v.numel() * v.element_size() for v in f.values() if hasattr(v, "element_size"))
+        if self.memo_bytes + size <= self.cfg.sample_memory_mib * 2**20:
+            self.memo[index] = f
+            self.memo_bytes += size
+        return f
+
     def __getitem__(self, step: int) -> Dict[str, Any]:
         import torch
 
         from cosmos_exp.data.trajectory_sample import collate_trajectory
 
         positions = step_positions(step, len(self.items), self.batch_size, self.rank, self.world_size)
-        features = [self.features(self.items[self.order[p]]) for p in positions]
+        features = [self.remembered(self.order[p]) for p in positions]
         batch = collate_trajectory(self.processor, features)
         if self.with_future:
             batch["prefix_length"] = torch.stack([f["prefix_length"] for f in features])

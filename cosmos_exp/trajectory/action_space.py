@@ -23,6 +23,7 @@ the fit's error is the regularisation's (the defaults' trade-off is in config/tr
 nothing about driving backwards: pass the yaws for a reversing trajectory.
 """
 
+import functools
 import math
 from typing import NamedTuple, Optional, Union
 
@@ -64,12 +65,19 @@ def estimate_v0(history_xy: torch.Tensor, dt: float, window: int = 5) -> torch.T
     if window < 2 or h < 2:
         raise ValueError(f"estimate_v0: need a window and a history of at least 2 points (window {window}, history {h})")
     window = min(window, h)
+    weights = torch.tensor(_v0_weights(window, float(dt)), dtype=torch.float64, device=history_xy.device)
+    x = history_xy[..., -window:, 0].to(torch.float64)
+    return (x * weights).sum(-1).to(history_xy.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _v0_weights(window: int, dt: float) -> tuple:
+    """The least-squares row giving the linear coefficient (d/dt at tau = 0) of the fit over `window` points
+    (computed once per window and dt: a pseudo-inverse costs more than the rest of a sample's encoding)."""
     tau = torch.arange(-(window - 1), 1, dtype=torch.float64) * dt
     degree = 2 if window >= 3 else 1
     vander = torch.stack([tau ** p for p in range(degree + 1)], dim=-1)
-    weights = torch.linalg.pinv(vander)[1]  # row giving the linear coefficient: d/dt at tau = 0
-    x = history_xy[..., -window:, 0].to(torch.float64)
-    return (x * weights).sum(-1).to(history_xy.dtype)
+    return tuple(torch.linalg.pinv(vander)[1].tolist())
 
 
 def unwrap(angles: torch.Tensor) -> torch.Tensor:
