@@ -38,7 +38,7 @@ def dataset(tmp_path_factory):
 
 def test_same_seed_same_bytes_and_the_stamp_skips_regeneration(tmp_path, dataset):
     generate_driving_synthetic(small(seed=1), tmp_path / "other", ACTION)
-    again = generate_driving_synthetic(small(), tmp_path / "again", ACTION)
+    again = generate_driving_synthetic(small(), tmp_path / "again", ACTION, workers=2)  # the same bytes in parallel
     assert again["generated"]
     assert tree_digest(tmp_path / "again") == tree_digest(dataset) != tree_digest(tmp_path / "other")
     assert generate_driving_synthetic(small(), tmp_path / "again", ACTION)["generated"] is False

@@ -256,10 +256,20 @@ def is_up_to_date(cfg: DrivingSyntheticConfig, root, action_cfg: ActionSpaceConf
     return _up_to_date(Path(root).expanduser().resolve(), stamp(cfg, action_cfg))
 
 
-def generate_driving_synthetic(cfg: DrivingSyntheticConfig, root, action_cfg: Optional[ActionSpaceConfig] = None,
-                               ) -> Dict[str, Any]:
-    """Write the dataset at root (see the module docstring); returns what was done and the counts."""
+def _write_scene(job) -> None:
     from cosmos_exp.data.driving_clip_files import write_clip
+
+    cfg, action_cfg, rendered, tmp, split, i, manoeuvre = job
+    scene = draw_scene(cfg, action_cfg, split, i, manoeuvre)
+    for r, rig in enumerate(rendered):
+        clip = scene_clip(scene, rig, cfg, noise_key=(_split_key(split) * 1_000_003 + i) * 2 + r)
+        write_clip(tmp / split / rig.name / scene.scene_id, clip)
+
+
+def generate_driving_synthetic(cfg: DrivingSyntheticConfig, root, action_cfg: Optional[ActionSpaceConfig] = None,
+                               workers: int = 1) -> Dict[str, Any]:
+    """Write the dataset at root (see the module docstring) with `workers` processes; returns what was done and
+    the counts."""
     from cosmos_exp.repro.atomic import atomic_directory
 
     action_cfg = action_cfg or ActionSpaceConfig()
@@ -275,14 +285,20 @@ def generate_driving_synthetic(cfg: DrivingSyntheticConfig, root, action_cfg: Op
     rendered = rigs(cfg)
     counts: Dict[str, Dict[str, int]] = {}
     with atomic_directory(root) as tmp:
+        jobs = []
         for split, n in ((cfg.train_split, cfg.num_train), (cfg.eval_split, cfg.num_eval)):
             schedule = manoeuvre_schedule(n, cfg.manoeuvre_shares, np.random.default_rng([cfg.seed, _split_key(split)]))
-            for i, manoeuvre in enumerate(schedule):
-                scene = draw_scene(cfg, action_cfg, split, i, manoeuvre)
-                for r, rig in enumerate(rendered):
-                    clip = scene_clip(scene, rig, cfg, noise_key=(_split_key(split) * 1_000_003 + i) * 2 + r)
-                    write_clip(tmp / split / rig.name / scene.scene_id, clip)
+            jobs += [(cfg, action_cfg, rendered, tmp, split, i, m) for i, m in enumerate(schedule)]
             counts[split] = {m: schedule.count(m) for m in MANOEUVRES}
+        # Every scene is a pure function of (seed, split, index): worker processes give the same files.
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pool.map(_write_scene, jobs, chunksize=16)
+        else:
+            for job in jobs:
+                _write_scene(job)
         (tmp / RIGS_FILE).write_text(json.dumps([_plain(r) for r in rendered], indent=1) + "\n",
                                      encoding="utf-8")
         (tmp / STAMP).write_text(json.dumps({**want, "counts": counts}, indent=1) + "\n", encoding="utf-8")

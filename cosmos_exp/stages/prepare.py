@@ -8,6 +8,7 @@
 """
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -132,7 +133,8 @@ def _prepare_driving_synthetic(cfg: Config) -> Dict[str, Any]:
     from cosmos_exp.data.driving_synthetic import generate_driving_synthetic
 
     try:
-        return generate_driving_synthetic(cfg.dataset.driving_synthetic, cfg.dataset.root, _action_space(cfg))
+        return generate_driving_synthetic(cfg.dataset.driving_synthetic, cfg.dataset.root, _action_space(cfg),
+                                          workers=len(os.sched_getaffinity(0)))
     except ValueError as err:  # settings the generator cannot draw, or a root it did not write
         raise ConfigError("dataset.driving_synthetic", str(err)) from None
 
