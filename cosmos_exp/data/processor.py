@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from cosmos_exp.data.conversation import split_conversation
-from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, preprocess_frames, preprocess_images,
-                                        target_size)
+from cosmos_exp.data.clip_cache import Clip
+from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, patchify_normalise, preprocess_images,
+                                        resize_clip, target_size)
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
 from cosmos_exp.repro.atomic import write_text_atomic
@@ -81,6 +82,8 @@ class Processor:
         self.spec = spec
         self.processor_files = processor_files
         self.model_max_length = int(model_max_length)
+        # data/clip_cache.ClipCache, set by the stage from cfg.clip_cache; None: every read decodes
+        self.clip_cache = None
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
                ("<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")}
         unk = tokenizer.unk_token_id
@@ -121,7 +124,20 @@ class Processor:
     # -- video ---------------------------------------------------------------------------------
 
     def encode_video(self, path: str, vision) -> dict:
-        """Decode, sample and preprocess one clip; VideoError names the file on any problem."""
+        """Decode, sample and preprocess one clip (its resized frames from the clip cache when one is set);
+        VideoError names the file on any problem."""
+        clip = self.read_clip(path, vision)
+        pixels, grid = patchify_normalise(clip.frames, self.spec)
+        return {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": clip.indices,
+                "video_fps": clip.video_fps, "num_frames": clip.num_frames}
+
+    def read_clip(self, path: str, vision) -> Clip:
+        """The clip's sampled frames at the model's size: from the cache, else decoded and resized (and cached)."""
+        if self.clip_cache is None:
+            return self.make_clip(path, vision)
+        return self.clip_cache.get_or_make(path, vision, self.spec, lambda: self.make_clip(path, vision))
+
+    def make_clip(self, path: str, vision) -> Clip:
         with open_video(path, vision.backend) as reader:
             try:
                 indices, _ = sample_frames(reader.num_frames, reader.fps, vision, self.spec.temporal_patch_size)
@@ -130,11 +146,10 @@ class Processor:
             frames = reader.get_frames(indices)
             total, fps = reader.num_frames, reader.fps
         try:
-            pixels, grid = preprocess_frames(frames, self.spec, vision)
+            frames = resize_clip(frames, self.spec, vision)
         except ValueError as exc:
             raise VideoError(f"{path}: {exc}") from None
-        return {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": indices,
-                "video_fps": fps, "num_frames": total}
+        return Clip(frames, indices, fps, total)
 
     def video_token_ids(self, grid_thw, indices: List[int], video_fps: float) -> List[int]:
         """Token ids that stand for one clip between the template's <|vision_start|> and <|vision_end|>."""

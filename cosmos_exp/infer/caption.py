@@ -189,10 +189,13 @@ def _make_engine(cfg: Config, info: CheckpointInfo) -> Any:
         from cosmos_exp.infer.engine_vllm import VLLMEngine
 
         return VLLMEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, model_max_length=m.model_max_length)
+    from cosmos_exp.data.clip_cache import from_config
     from cosmos_exp.infer.engine_hf import HFEngine
 
-    return HFEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, attn_implementation=m.attn_implementation,
-                    model_max_length=m.model_max_length)
+    engine = HFEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, attn_implementation=m.attn_implementation,
+                      model_max_length=m.model_max_length)
+    engine.processor.clip_cache = from_config(cfg.clip_cache)  # vLLM decodes its clips itself
+    return engine
 
 
 def _generate_all(cfg: Config, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,

@@ -8,9 +8,12 @@ from cosmos_exp.config.schema import Config
 
 
 def load_processor(cfg: Config):
+    from cosmos_exp.data.clip_cache import from_config
     from cosmos_exp.data.processor import Processor
 
-    return Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
+    processor = Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
+    processor.clip_cache = from_config(cfg.clip_cache)
+    return processor
 
 
 def load_split(cfg: Config, split: str) -> Tuple[list, Any]:
