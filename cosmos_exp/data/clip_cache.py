@@ -83,6 +83,7 @@ class ClipCache:
         self.hashes = ContentHashes(os.path.join(self.root, "hashes"))
         self._written: Optional[int] = None  # bytes written since this process's last sweep (None: no sweep yet)
         self._pid = os.getpid()
+        self.hits = self.misses = 0  # this process's reads, for logs
 
     def path_of(self, key: str) -> str:
         return os.path.join(self.entries, key[:2], key + SUFFIX)
@@ -101,6 +102,9 @@ class ClipCache:
         if clip is None:
             clip = make()
             self.put(key, clip)
+            self.misses += 1
+        else:
+            self.hits += 1
         return clip
 
     def get(self, key: str) -> Optional[Clip]:
