@@ -8,6 +8,7 @@ Slow: two processes over gloo with ZeRO-2 and ZeRO-3.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,8 +117,13 @@ def _load_and_generate(step_dir: Path, video: Path) -> dict:
 def test_sft_trains_checkpoints_and_checkpoint_generates(inputs, tmp_path):
     run_dir = tmp_path / "run"
     _sft(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2",
-         "train.keep_last_exports=2", "train.keep_last_states=1")
+         "train.keep_last_exports=2", "train.keep_last_states=1", f"clip_cache.dir={tmp_path}/clips")
     _assert_loss_falls(run_dir)
+    # 6 steps x 4 samples = 3 epochs of the 8 clips: the loader worker decodes them once, then reads the cache
+    log = (run_dir / "log.txt").read_text()
+    assert re.search(r"clip cache, epoch 0 in process \d+: 0 clips read from the cache, 8 decoded", log), log[-3000:]
+    assert re.search(r"clip cache, epoch 1 in process \d+: 8 clips read from the cache, 0 decoded", log), log[-3000:]
+    assert len(list((tmp_path / "clips" / "entries").rglob("*.clip"))) == 10  # 8 training + 2 held-out clips
     metrics = _metrics(run_dir)
     for key in ("lr", "grad_norm", "tokens_per_s", "samples_per_s", "step_time_s", "data_wait_s", "memory_gb"):
         assert metrics[-1][key] == metrics[-1][key], key  # present and not NaN
