@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
 import numpy as np
 
-from cosmos_exp.data.content_hash import ContentHashes
+from cosmos_exp.data.content_hash import INDEX_DIR, ContentHashes
 
 if TYPE_CHECKING:  # only a type: the cosmos-rl entry imports the data package without Hydra
     from cosmos_exp.config.data import ClipCacheConfig
@@ -80,7 +80,7 @@ class ClipCache:
         self.root = os.fspath(root)
         self.max_bytes = int(max_bytes)
         self.entries = os.path.join(self.root, "entries")
-        self.hashes = ContentHashes(os.path.join(self.root, "hashes"))
+        self.hashes = ContentHashes(os.path.join(self.root, INDEX_DIR))
         self._written: Optional[int] = None  # bytes written since this process's last sweep (None: no sweep yet)
         self._pid = os.getpid()
         self.hits = self.misses = 0  # this process's reads, for logs

@@ -10,11 +10,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 from cosmos_exp.repro.atomic import write_text_atomic
 
+if TYPE_CHECKING:
+    from cosmos_exp.config.data import ClipCacheConfig
+
 CHUNK = 1 << 20
+INDEX_DIR = "hashes"  # under clip_cache.dir
 
 
 def _signature(path: str) -> List:
@@ -88,3 +92,8 @@ class ContentHashes:
         if record.get("path") == path and record.get("signature") == sig:
             return record.get("sha256")
         return None
+
+
+def hashes_of(c: "ClipCacheConfig") -> ContentHashes:
+    """The clip cache's hash index when the cache is on (the hashes its keys use); else this process's memory."""
+    return ContentHashes(os.path.join(c.dir, INDEX_DIR) if c.enabled else None)

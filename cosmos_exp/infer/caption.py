@@ -152,6 +152,11 @@ def run_shard(cfg: Config, root: Path, shard: Shard, info: CheckpointInfo) -> Di
     captions_dir.mkdir(parents=True, exist_ok=True)
     check_resumable(cfg, root, info.path)
     samples, dataset_skips = _load_samples(cfg)
+    if shard.rank == 0:  # beside the captions: in the run directory unless generation.output_dir moves them
+        from cosmos_exp.data.content_hash import hashes_of
+        from cosmos_exp.repro.data_fingerprint import write_fingerprints
+
+        write_fingerprints(root, {eval_split(cfg): [s.video for s in samples]}, hashes_of(cfg.clip_cache))
     ids = [s.id for s in samples]
     mine = take_shard(samples, shard)
     records.remove_stale_temps(captions_dir, [s.id for s in mine])

@@ -16,6 +16,14 @@ def load_processor(cfg: Config):
     return processor
 
 
+def record_fingerprints(cfg: Config, run_dir: Any, videos: Dict[str, List[str]]) -> None:
+    """data_fingerprints.json for the clips of each split (hashes shared with the clip cache's index)."""
+    from cosmos_exp.data.content_hash import hashes_of
+    from cosmos_exp.repro.data_fingerprint import write_fingerprints
+
+    write_fingerprints(run_dir, videos, hashes_of(cfg.clip_cache))
+
+
 def load_split(cfg: Config, split: str) -> Tuple[list, Any]:
     from cosmos_exp.data.datasets import build_dataset
 
