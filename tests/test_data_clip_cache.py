@@ -2,6 +2,7 @@
 and killed writers, the size bound; and the PyAV reader's partial decode against a full sequential one."""
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -195,3 +196,36 @@ def test_pyav_partial_decode_gives_the_sequential_decode_frames(tmp_path):
             got = reader._decode_needed(indices)
             assert np.array_equal(got, reader._decode_sequential(indices)), indices
             assert np.array_equal(reader.get_frames(indices), got)
+
+
+def test_prepare_fills_the_cache_resumably_and_the_sft_plan_reports_its_cost(tmp_path):
+    from conftest import run_cli
+
+    args = ["stage=prepare", "model=tiny_qwen3_vl", f"paths.root={tmp_path}/outputs", "dataset.synthetic.num_train=4",
+            "dataset.synthetic.num_eval=2", "clip_cache.fill=true", "clip_cache.fill_workers=2"]
+    first = run_cli(args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "clip cache train: 100%" in first.stderr  # the progress bar
+    second = run_cli(args, cwd=tmp_path)  # resumed: every clip is already there
+    assert second.returncode == 0, second.stderr[-3000:]
+    runs = sorted((tmp_path / "outputs" / "runs").glob("*/*_prepare_*"))
+    results = [json.loads((r / "run.json").read_text())["result"]["clip_cache"] for r in runs]
+    assert [r["train"]["decoded_now"] for r in results] == [4, 0]
+    assert all(r["train"]["cached"] == 4 and r["eval"]["cached"] == 2 for r in results)
+    assert results[1]["train"]["fresh_s"] == results[0]["train"]["fresh_s"] > 0  # the first fill's figure kept
+    entries = list((tmp_path / "outputs" / "cache" / "clips" / "entries").rglob("*.clip"))
+    assert 1 <= len(entries) <= 6
+    plan = run_cli(["stage=sft", "model=tiny_qwen3_vl", f"paths.root={tmp_path}/outputs", "dry_run=true",
+                    "dataset.synthetic.num_train=4", "dataset.synthetic.num_eval=2"], cwd=tmp_path,
+                   env={"SLURM_CPUS_PER_TASK": "3"})
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    note = next(line for line in plan.stdout.splitlines() if "note: data:" in line)
+    assert "per clip read from the filled clip cache (measured by stage=prepare)" in note
+    assert "this job has 3 (SLURM_CPUS_PER_TASK x 1 tasks)" in note and "WARNING" not in note
+    # other settings: no measurement, so the 1.6 s real-resolution figure is assumed, and 1 core is too few
+    off = run_cli(["stage=sft", "model=tiny_qwen3_vl", f"paths.root={tmp_path}/outputs", "dry_run=true",
+                   "dataset.synthetic.num_train=4", "dataset.vision.nframes=4", "clip_cache.enabled=false"],
+                  cwd=tmp_path, env={"SLURM_CPUS_PER_TASK": "1"})
+    note = next(line for line in off.stdout.splitlines() if "note: data:" in line)
+    assert "1.6 s of CPU per clip assumed" in note and "~16 cores per node" in note
+    assert "WARNING: data will be the bottleneck" in note and "clip_cache.enabled=true" in note
