@@ -60,9 +60,9 @@ def fill_cache(cfg: Config, splits: List[str]) -> Dict[str, Any]:
 
     from cosmos_exp.data.datasets import build_dataset
     from cosmos_exp.data.feed import cores_available, cost_record_path, read_cost_record
-    from cosmos_exp.train.data import load_processor
+    from cosmos_exp.data.processor import load_processor
 
-    processor = load_processor(cfg)
+    processor = load_processor(cfg.model, cfg.clip_cache)
     if processor.clip_cache is None:
         raise ValueError("clip_cache.fill=true needs the cache on (clip_cache.enabled=true)")
     vision = cfg.dataset.vision

@@ -20,7 +20,7 @@ Only the target and its `<|im_end|>` carry labels.
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 from cosmos_exp.data.conversation import split_conversation
 from cosmos_exp.data.clip_cache import Clip
@@ -29,6 +29,10 @@ from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, 
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
 from cosmos_exp.repro.atomic import write_text_atomic
+
+if TYPE_CHECKING:  # only types: the cosmos-rl entry imports this module without Hydra
+    from cosmos_exp.config.data import ClipCacheConfig
+    from cosmos_exp.config.model import ModelConfig
 
 IGNORE_INDEX = -100
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json")
@@ -72,6 +76,22 @@ def load_vision_spec(model_dir: Union[str, Path]) -> VisionSpec:
         image_std=tuple(float(v) for v in proc.get("image_std", default_std)),
         rescale_factor=float(proc.get("rescale_factor", 1 / 255)),
     )
+
+
+def make_clip(path: str, vision, spec: VisionSpec) -> Clip:
+    """Decode the sampled frames of one clip and resize them for `spec` (what the clip cache stores)."""
+    with open_video(path, vision.backend) as reader:
+        try:
+            indices, _ = sample_frames(reader.num_frames, reader.fps, vision, spec.temporal_patch_size)
+        except FrameSamplingError as exc:
+            raise VideoError(f"{path}: {exc}") from None
+        frames = reader.get_frames(indices)
+        total, fps = reader.num_frames, reader.fps
+    try:
+        frames = resize_clip(frames, spec, vision)
+    except ValueError as exc:
+        raise VideoError(f"{path}: {exc}") from None
+    return Clip(frames, indices, fps, total)
 
 
 class Processor:
@@ -138,18 +158,7 @@ class Processor:
         return self.clip_cache.get_or_make(path, vision, self.spec, lambda: self.make_clip(path, vision))
 
     def make_clip(self, path: str, vision) -> Clip:
-        with open_video(path, vision.backend) as reader:
-            try:
-                indices, _ = sample_frames(reader.num_frames, reader.fps, vision, self.spec.temporal_patch_size)
-            except FrameSamplingError as exc:
-                raise VideoError(f"{path}: {exc}") from None
-            frames = reader.get_frames(indices)
-            total, fps = reader.num_frames, reader.fps
-        try:
-            frames = resize_clip(frames, self.spec, vision)
-        except ValueError as exc:
-            raise VideoError(f"{path}: {exc}") from None
-        return Clip(frames, indices, fps, total)
+        return make_clip(path, vision, self.spec)
 
     def video_token_ids(self, grid_thw, indices: List[int], video_fps: float) -> List[int]:
         """Token ids that stand for one clip between the template's <|vision_start|> and <|vision_end|>."""
@@ -299,3 +308,12 @@ class Processor:
             if key in features[0]:
                 batch[key] = torch.cat([f[key] for f in features], dim=0)
         return batch
+
+
+def load_processor(model: "ModelConfig", clip_cache: "ClipCacheConfig") -> Processor:
+    """The processor of model.path, reading through the clip cache that clip_cache names (if it is on)."""
+    from cosmos_exp.data.clip_cache import from_config
+
+    processor = Processor.from_pretrained(model.path, model_max_length=model.model_max_length)
+    processor.clip_cache = from_config(clip_cache)
+    return processor

@@ -8,12 +8,9 @@ from cosmos_exp.config.schema import Config
 
 
 def load_processor(cfg: Config):
-    from cosmos_exp.data.clip_cache import from_config
-    from cosmos_exp.data.processor import Processor
+    from cosmos_exp.data.processor import load_processor as load
 
-    processor = Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
-    processor.clip_cache = from_config(cfg.clip_cache)
-    return processor
+    return load(cfg.model, cfg.clip_cache)
 
 
 def record_fingerprints(cfg: Config, run_dir: Any, videos: Dict[str, List[str]]) -> None:
