@@ -163,9 +163,17 @@ class _PyAVReader:
         for p in packets:
             g += bool(p.is_keyframe)
             group.append(g)
-        last_wanted = {group[j]: j for j, p in enumerate(packets) if p.pts in wanted}
         codec = stream.codec_context
         codec.flush_buffers()
+        try:
+            return self._decode_wanted(packets, group, wanted, order, indices, codec)
+        finally:  # whatever happened, the sequential decode that may follow sees every picture
+            codec.skip_frame = "DEFAULT"
+            codec.flush_buffers()
+
+    def _decode_wanted(self, packets: list, group: List[int], wanted: set, order: List[int],
+                       indices: Sequence[int], codec) -> np.ndarray:
+        last_wanted = {group[j]: j for j, p in enumerate(packets) if p.pts in wanted}
         out: dict = {}
         fed = set()  # wanted timestamps already sent to the decoder
         jumped, floor = False, None
@@ -193,8 +201,6 @@ class _PyAVReader:
         if len(out) < len(wanted):
             codec.skip_frame = "DEFAULT"
             keep(codec.decode(None))
-        codec.flush_buffers()
-        codec.skip_frame = "DEFAULT"
         if len(out) < len(wanted):
             raise _NotSkippable
         return np.stack([out[order[int(i)]] for i in indices])
