@@ -192,6 +192,8 @@ class _PyAVReader:
                 jumped = True  # nothing wanted here or later in this group, nothing owed by the decoder
                 continue
             if jumped:  # a fresh start at this group's keyframe, as after a seek
+                if not p.is_keyframe:
+                    raise _NotSkippable
                 codec.flush_buffers()
                 floor, jumped = p.pts, False
             codec.skip_frame = "DEFAULT" if p.pts in wanted else "NONREF"
