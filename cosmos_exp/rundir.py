@@ -7,6 +7,7 @@ A run directory is what one `cosmos-exp` invocation writes (see the README's "Ru
     run.json                               provenance, status ("running" | "succeeded" | "failed" | "interrupted"), result
     log.txt, logs/                         the log, and one log per worker process
     data_report.json                       items skipped as bad, by file and reason
+    data_fingerprints.json                 the content hash of every clip a run read, per split (digests in run.json)
     checkpoints/step_N/                    a training checkpoint, complete once it holds complete.json
     checkpoints/latest                     "step_N" of the newest complete checkpoint
     metrics.jsonl, train_result.json       training metrics and outcome
@@ -36,6 +37,7 @@ RUN_JSON = "run.json"
 LOG_TXT = "log.txt"
 LOGS_DIR = "logs"
 DATA_REPORT = "data_report.json"
+DATA_FINGERPRINTS = "data_fingerprints.json"
 
 CHECKPOINTS_DIR = "checkpoints"
 LATEST = "latest"

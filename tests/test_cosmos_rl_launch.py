@@ -130,6 +130,7 @@ def test_dry_run_shows_toml_argv_validation_and_missing_tools(setup):
     assert shown["train"]["output_dir"] == "<run_dir>/cosmos_rl/sft" and shown["train"]["compile"] is False
     assert shown["train"]["train_batch_per_replica"] == 4 and shown["policy"]["parallelism"]["tp_size"] == 1
     assert "cosmos-rl's roles decode videos with decord: FORCE_QWENVL_VIDEO_READER=decord" in out
+    assert "clip cache: does not apply on backend=cosmos_rl" in out and "note: data:" not in out
 
 
 def test_a_pyav_run_says_which_reader_cosmos_rl_uses(setup):

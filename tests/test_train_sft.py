@@ -6,8 +6,10 @@ checkpoint and resumed ends with the same weights as an uninterrupted run; SIGTE
 Slow: two processes over gloo with ZeRO-2 and ZeRO-3.
 """
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,8 +118,21 @@ def _load_and_generate(step_dir: Path, video: Path) -> dict:
 def test_sft_trains_checkpoints_and_checkpoint_generates(inputs, tmp_path):
     run_dir = tmp_path / "run"
     _sft(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=6", "train.save_every=2",
-         "train.keep_last_exports=2", "train.keep_last_states=1")
+         "train.keep_last_exports=2", "train.keep_last_states=1", f"clip_cache.dir={tmp_path}/clips")
     _assert_loss_falls(run_dir)
+    # 6 steps x 4 samples = 3 epochs of the 8 clips: the loader worker decodes them once, then reads the cache
+    log = (run_dir / "log.txt").read_text()
+    assert re.search(r"clip cache, epoch 0 in process \d+: 0 clips read from the cache, 8 decoded", log), log[-3000:]
+    assert re.search(r"clip cache, epoch 1 in process \d+: 8 clips read from the cache, 0 decoded", log), log[-3000:]
+    assert len(list((tmp_path / "clips" / "entries").rglob("*.clip"))) == 10  # 8 training + 2 held-out clips
+    # run.json's data fingerprints: one digest per split over the clips' content hashes, the list beside it
+    data = json.loads((run_dir / "run.json").read_text())["data"]
+    listed = json.loads((run_dir / data["train"]["list"]).read_text())
+    assert {k: v["clips"] for k, v in data.items()} == {"train": 8, "eval": 2}
+    train_clips = sorted((inputs["data"] / "train" / "videos").iterdir())
+    assert listed["train"]["clips"] == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in train_clips}
+    assert data["train"]["digest"] == hashlib.sha256(
+        "\n".join(sorted(listed["train"]["clips"].values())).encode()).hexdigest()
     metrics = _metrics(run_dir)
     for key in ("lr", "grad_norm", "tokens_per_s", "samples_per_s", "step_time_s", "data_wait_s", "memory_gb"):
         assert metrics[-1][key] == metrics[-1][key], key  # present and not NaN

@@ -24,6 +24,23 @@ class VisionConfig:
 
 
 @dataclass
+class ClipCacheConfig:
+    """The preprocessed-clip cache (data/clip_cache.py): each clip's sampled, resized uint8 frames, reused by later
+    epochs, runs and stages (sft on backend=deepspeed, caption, evaluate) instead of decoding again."""
+
+    enabled: bool = True
+    dir: str = "${paths.cache_dir}/clips"
+    # Bound on the entries' total size; over it, the least recently read entries go first (down to 90%).
+    # 16 frames at the recipe's 448x736 are ~16 MB a clip.
+    max_gb: float = 100.0
+    # stage=prepare: decode every clip of both splits into the cache ahead of training (resumable: cached clips
+    # are skipped), with fill_workers processes (None: every core this job has), and measure the cost per clip
+    # that stage=sft's plan reports.
+    fill: bool = False
+    fill_workers: Optional[int] = None
+
+
+@dataclass
 class SyntheticConfig:
     """Size of the generated driving dataset (stage=prepare dataset=synthetic_av)."""
 

@@ -10,7 +10,7 @@ from typing import Optional
 from omegaconf import MISSING
 
 from cosmos_exp.config.backend import BackendConfig
-from cosmos_exp.config.data import DatasetConfig
+from cosmos_exp.config.data import ClipCacheConfig, DatasetConfig
 from cosmos_exp.config.evaluation import EvalConfig
 from cosmos_exp.config.generation import GenerationConfig
 from cosmos_exp.config.model import ModelConfig
@@ -49,6 +49,7 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    clip_cache: ClipCacheConfig = field(default_factory=ClipCacheConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     # The rig-change study's settings (stage=rig_change; set by experiment=rig_change).
     rig_change: Optional[RigChangeConfig] = None

@@ -100,6 +100,9 @@ def check_vision(cfg: Config) -> None:
         raise ConfigError("dataset.vision.min_pixels", f"min_pixels {v.min_pixels} exceeds max_pixels {v.max_pixels}")
     if v.total_pixels is not None and v.total_pixels < v.min_pixels:
         raise ConfigError("dataset.vision.total_pixels", f"{v.total_pixels} is below min_pixels {v.min_pixels}")
+    if cfg.clip_cache.enabled and not cfg.clip_cache.max_gb > 0:
+        raise ConfigError("clip_cache.max_gb", f"must be > 0, got {cfg.clip_cache.max_gb}",
+                          "or switch the cache off with clip_cache.enabled=false")
 
 
 def check_dataset(cfg: Config) -> None:

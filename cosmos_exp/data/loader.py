@@ -8,6 +8,7 @@ the next sample in the order (logged), so batches keep their size.
 """
 
 import logging
+import os
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -43,10 +44,23 @@ class _BatchDataset:
         self.samples, self.processor, self.vision = samples, processor, vision
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.order = _Order(len(samples), seed)
+        self._epoch = None  # the epoch this process last encoded a sample of (for the clip cache's tally)
+
+    def _tally_epoch(self, position: int) -> None:
+        """Log how the clip cache served this process's share of an epoch, once the next epoch starts."""
+        cache = getattr(self.processor, "clip_cache", None)
+        epoch = position // len(self.samples)
+        if cache is not None and epoch != self._epoch:
+            if self._epoch is not None:
+                log.info("clip cache, epoch %d in process %d: %d clips read from the cache, %d decoded",
+                         self._epoch, os.getpid(), cache.hits, cache.misses)
+            cache.hits = cache.misses = 0
+            self._epoch = epoch
 
     def encode_position(self, position: int):
         from cosmos_exp.data.video import VideoError
 
+        self._tally_epoch(position)
         for k in range(MAX_REPLACEMENTS):
             # replacements step a whole global batch forward so ranks never collide
             pos = position + k * self.batch_size * self.world_size * 7919

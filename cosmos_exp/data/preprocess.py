@@ -152,17 +152,33 @@ def patchify(frames: torch.Tensor, spec: VisionSpec) -> Tuple[torch.Tensor, Tupl
 
 def preprocess_frames(frames: np.ndarray, spec: VisionSpec, vision) -> Tuple[torch.Tensor, torch.Tensor]:
     """uint8 [T, H, W, 3] frames -> (pixel_values_videos [N, C*T*P*P], video_grid_thw [1, 3])."""
+    return patchify_normalise(resize_clip(frames, spec, vision), spec)
+
+
+def resize_clip(frames: np.ndarray, spec: VisionSpec, vision) -> np.ndarray:
+    """uint8 [T, H, W, 3] sampled frames -> uint8 [T, h, w, 3] at the model's size: the part of the preprocessing
+    worth caching (data/clip_cache.py); everything after it is cheap and depends only on these bytes."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames [T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
-    # a channels-last view: torch's resize kernels read it directly, no copy needed
+    # a channels-last view: torch's uint8 antialiased kernel reads it directly (a contiguous [T, C, H, W] copy
+    # would take its generic path, about 6x slower at 1936x1220) and writes channels-last back
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     size = target_size(spec, video.shape[0], video.shape[2], video.shape[3], vision)
-    pixels, grid = _resize_patchify_normalise(video, size, spec)
+    return resize_frames(video, size).permute(0, 2, 3, 1).numpy()
+
+
+def patchify_normalise(frames: np.ndarray, spec: VisionSpec) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Resized uint8 [T, h, w, 3] frames -> (pixel_values_videos, video_grid_thw [1, 3])."""
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    pixels, grid = _patchify_normalise(video, spec)
     return pixels, torch.tensor([grid], dtype=torch.long)
 
 
 def _resize_patchify_normalise(video: torch.Tensor, size: Tuple[int, int], spec: VisionSpec):
-    video = resize_frames(video, size)
+    return _patchify_normalise(resize_frames(video, size), spec)
+
+
+def _patchify_normalise(video: torch.Tensor, spec: VisionSpec):
     # patchify the uint8 frames (a quarter of the bytes to move), then normalise in the patch layout
     patches, grid = patchify(video, spec)
     tps, p = spec.temporal_patch_size, spec.patch_size

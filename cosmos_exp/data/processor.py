@@ -20,14 +20,19 @@ Only the target and its `<|im_end|>` carry labels.
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 from cosmos_exp.data.conversation import split_conversation
-from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, preprocess_frames, preprocess_images,
-                                        target_size)
+from cosmos_exp.data.clip_cache import Clip
+from cosmos_exp.data.preprocess import (FAMILIES, VisionSpec, num_video_tokens, patchify_normalise, preprocess_images,
+                                        resize_clip, target_size)
 from cosmos_exp.data.sampling import FrameSamplingError, sample_frames, sampled_fps, temporal_patch_timestamps
 from cosmos_exp.data.video import VideoError, open_video
 from cosmos_exp.repro.atomic import write_text_atomic
+
+if TYPE_CHECKING:  # only types: the cosmos-rl entry imports this module without Hydra
+    from cosmos_exp.config.data import ClipCacheConfig
+    from cosmos_exp.config.model import ModelConfig
 
 IGNORE_INDEX = -100
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json")
@@ -73,6 +78,22 @@ def load_vision_spec(model_dir: Union[str, Path]) -> VisionSpec:
     )
 
 
+def make_clip(path: str, vision, spec: VisionSpec) -> Clip:
+    """Decode the sampled frames of one clip and resize them for `spec` (what the clip cache stores)."""
+    with open_video(path, vision.backend) as reader:
+        try:
+            indices, _ = sample_frames(reader.num_frames, reader.fps, vision, spec.temporal_patch_size)
+        except FrameSamplingError as exc:
+            raise VideoError(f"{path}: {exc}") from None
+        frames = reader.get_frames(indices)
+        total, fps = reader.num_frames, reader.fps
+    try:
+        frames = resize_clip(frames, spec, vision)
+    except ValueError as exc:
+        raise VideoError(f"{path}: {exc}") from None
+    return Clip(frames, indices, fps, total)
+
+
 class Processor:
     """Tokenizer + video preprocessing for one checkpoint; picklable, so loader workers can use it."""
 
@@ -81,6 +102,8 @@ class Processor:
         self.spec = spec
         self.processor_files = processor_files
         self.model_max_length = int(model_max_length)
+        # data/clip_cache.ClipCache, set by the stage from cfg.clip_cache; None: every read decodes
+        self.clip_cache = None
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
                ("<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>")}
         unk = tokenizer.unk_token_id
@@ -121,20 +144,21 @@ class Processor:
     # -- video ---------------------------------------------------------------------------------
 
     def encode_video(self, path: str, vision) -> dict:
-        """Decode, sample and preprocess one clip; VideoError names the file on any problem."""
-        with open_video(path, vision.backend) as reader:
-            try:
-                indices, _ = sample_frames(reader.num_frames, reader.fps, vision, self.spec.temporal_patch_size)
-            except FrameSamplingError as exc:
-                raise VideoError(f"{path}: {exc}") from None
-            frames = reader.get_frames(indices)
-            total, fps = reader.num_frames, reader.fps
-        try:
-            pixels, grid = preprocess_frames(frames, self.spec, vision)
-        except ValueError as exc:
-            raise VideoError(f"{path}: {exc}") from None
-        return {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": indices,
-                "video_fps": fps, "num_frames": total}
+        """Decode, sample and preprocess one clip (its resized frames from the clip cache when one is set);
+        VideoError names the file on any problem."""
+        clip = self.read_clip(path, vision)
+        pixels, grid = patchify_normalise(clip.frames, self.spec)
+        return {"pixel_values_videos": pixels, "video_grid_thw": grid, "indices": clip.indices,
+                "video_fps": clip.video_fps, "num_frames": clip.num_frames}
+
+    def read_clip(self, path: str, vision) -> Clip:
+        """The clip's sampled frames at the model's size: from the cache, else decoded and resized (and cached)."""
+        if self.clip_cache is None:
+            return self.make_clip(path, vision)
+        return self.clip_cache.get_or_make(path, vision, self.spec, lambda: self.make_clip(path, vision))
+
+    def make_clip(self, path: str, vision) -> Clip:
+        return make_clip(path, vision, self.spec)
 
     def video_token_ids(self, grid_thw, indices: List[int], video_fps: float) -> List[int]:
         """Token ids that stand for one clip between the template's <|vision_start|> and <|vision_end|>."""
@@ -284,3 +308,12 @@ class Processor:
             if key in features[0]:
                 batch[key] = torch.cat([f[key] for f in features], dim=0)
         return batch
+
+
+def load_processor(model: "ModelConfig", clip_cache: "ClipCacheConfig") -> Processor:
+    """The processor of model.path, reading through the clip cache that clip_cache names (if it is on)."""
+    from cosmos_exp.data.clip_cache import from_config
+
+    processor = Processor.from_pretrained(model.path, model_max_length=model.model_max_length)
+    processor.clip_cache = from_config(clip_cache)
+    return processor

@@ -26,6 +26,10 @@ class VideoError(Exception):
     """A video that cannot be used; the message always names the file."""
 
 
+class _NotSkippable(Exception):
+    """The stream is not one whose unneeded pictures we can leave undecoded; decode it sequentially."""
+
+
 def frame_files(folder: Union[str, Path]) -> List[Path]:
     """The JPEG frames of a segment folder in order (numeric names in numeric order: 2.jpg before 10.jpg)."""
     files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
@@ -104,6 +108,16 @@ class _PyAVReader:
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         _check_indices(self.path, indices, self.num_frames)
+        try:
+            frames = self._decode_needed(indices)
+        except _NotSkippable:
+            frames = None
+        except Exception as exc:
+            raise VideoError(f"{self.path}: decoding failed ({exc})") from None
+        return frames if frames is not None else self._decode_sequential(indices)
+
+    def _decode_sequential(self, indices: Sequence[int]) -> np.ndarray:
+        """Every frame from the first up to the last wanted one: right for any stream, and slow."""
         wanted = sorted(set(int(i) for i in indices))
         out = {}
         pos = 0
@@ -122,6 +136,76 @@ class _PyAVReader:
                 f"(header says {self.num_frames} frames; file truncated?)"
             )
         return np.stack([out[int(i)] for i in indices])
+
+    def _decode_needed(self, indices: Sequence[int]) -> np.ndarray:
+        """The same frames as _decode_sequential, decoding only what they need (H.264 only).
+
+        Frame i is the packet with the i-th smallest timestamp. Groups of pictures (keyframe to keyframe, in
+        decode order) holding no wanted frame are never fed to the decoder, a group is left after its last wanted
+        packet once its frames are out, and inside a group the decoder skips pictures no other picture refers to
+        (skip_frame NONREF) unless they are wanted. Skipped pictures cannot change the ones decoded, so the pixels
+        are the sequential decode's; anything this cannot vouch for (no timestamps, a header frame count that
+        differs from the packets, an open group whose pictures reach back over a skipped keyframe, a missing
+        frame) raises _NotSkippable and the caller decodes sequentially.
+        """
+        stream = self._container.streams.video[0]
+        if stream.codec_context.name != "h264":
+            raise _NotSkippable
+        self._container.seek(0)
+        packets = [p for p in self._container.demux(stream) if p.size > 0]
+        pts = [p.pts for p in packets]
+        if (not packets or None in pts or len(set(pts)) != len(pts) or len(pts) != self.num_frames
+                or not packets[0].is_keyframe):
+            raise _NotSkippable
+        order = sorted(pts)
+        wanted = {order[int(i)] for i in indices}
+        group, g = [], -1
+        for p in packets:
+            g += bool(p.is_keyframe)
+            group.append(g)
+        codec = stream.codec_context
+        codec.flush_buffers()
+        try:
+            return self._decode_wanted(packets, group, wanted, order, indices, codec)
+        finally:  # whatever happened, the sequential decode that may follow sees every picture
+            codec.skip_frame = "DEFAULT"
+            codec.flush_buffers()
+
+    def _decode_wanted(self, packets: list, group: List[int], wanted: set, order: List[int],
+                       indices: Sequence[int], codec) -> np.ndarray:
+        last_wanted = {group[j]: j for j, p in enumerate(packets) if p.pts in wanted}
+        out: dict = {}
+        fed = set()  # wanted timestamps already sent to the decoder
+        jumped, floor = False, None
+
+        def keep(frames) -> None:
+            for f in frames:
+                if floor is not None and f.pts < floor:  # a picture from before the keyframe we jumped to
+                    raise _NotSkippable
+                if f.pts in wanted and f.pts not in out:
+                    out[f.pts] = f.to_ndarray(format="rgb24")
+
+        for j, p in enumerate(packets):
+            if len(out) == len(wanted):
+                break
+            if not (fed - out.keys()) and j > last_wanted.get(group[j], -1):
+                jumped = True  # nothing wanted here or later in this group, nothing owed by the decoder
+                continue
+            if jumped:  # a fresh start at this group's keyframe, as after a seek
+                if not p.is_keyframe:
+                    raise _NotSkippable
+                codec.flush_buffers()
+                floor, jumped = p.pts, False
+            codec.skip_frame = "DEFAULT" if p.pts in wanted else "NONREF"
+            if p.pts in wanted:
+                fed.add(p.pts)
+            keep(codec.decode(p))
+        if len(out) < len(wanted):
+            codec.skip_frame = "DEFAULT"
+            keep(codec.decode(None))
+        if len(out) < len(wanted):
+            raise _NotSkippable
+        return np.stack([out[order[int(i)]] for i in indices])
 
     def close(self) -> None:
         if self._container is not None:

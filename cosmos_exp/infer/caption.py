@@ -152,6 +152,11 @@ def run_shard(cfg: Config, root: Path, shard: Shard, info: CheckpointInfo) -> Di
     captions_dir.mkdir(parents=True, exist_ok=True)
     check_resumable(cfg, root, info.path)
     samples, dataset_skips = _load_samples(cfg)
+    if shard.rank == 0:  # beside the captions: in the run directory unless generation.output_dir moves them
+        from cosmos_exp.data.content_hash import hashes_of
+        from cosmos_exp.repro.data_fingerprint import write_fingerprints
+
+        write_fingerprints(root, {eval_split(cfg): [s.video for s in samples]}, hashes_of(cfg.clip_cache))
     ids = [s.id for s in samples]
     mine = take_shard(samples, shard)
     records.remove_stale_temps(captions_dir, [s.id for s in mine])
@@ -189,10 +194,13 @@ def _make_engine(cfg: Config, info: CheckpointInfo) -> Any:
         from cosmos_exp.infer.engine_vllm import VLLMEngine
 
         return VLLMEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, model_max_length=m.model_max_length)
+    from cosmos_exp.data.clip_cache import from_config
     from cosmos_exp.infer.engine_hf import HFEngine
 
-    return HFEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, attn_implementation=m.attn_implementation,
-                    model_max_length=m.model_max_length)
+    engine = HFEngine(info.path, g, cfg.dataset.vision, dtype=m.dtype, attn_implementation=m.attn_implementation,
+                      model_max_length=m.model_max_length)
+    engine.processor.clip_cache = from_config(cfg.clip_cache)  # vLLM decodes its clips itself
+    return engine
 
 
 def _generate_all(cfg: Config, info: CheckpointInfo, pending: List[Any], captions_dir: Path, root: Path,

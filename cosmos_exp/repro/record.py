@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from cosmos_exp.config.schema import Config
 from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.repro.data_fingerprint import fingerprint_summary
 from cosmos_exp.repro.metadata import code_state, environment_record, now_iso
 from cosmos_exp.repro.secrets import redact_tree, scrub_dir
 
@@ -51,6 +52,9 @@ class RunRecord:
 
     def finish(self, status: str, result: Optional[Dict[str, Any]] = None, error: Optional[BaseException] = None) -> None:
         self.info.update(status=status, end_time=now_iso())
+        data = fingerprint_summary(self.run_dir)
+        if data is not None:
+            self.info["data"] = data
         if result is not None:
             self.info["result"] = redact_tree(result)
         if error is not None:

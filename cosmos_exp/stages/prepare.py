@@ -106,9 +106,28 @@ def plan(cfg: Config) -> Plan:
             p.outputs.append(f"{path}/ (random-initialised {m.family} model + tokenizer + processor files"
                              + (", with the trajectory tokens of task=" + cfg.task.name if cfg.task.kind == "trajectory"
                                 else "") + ")")
+    if cfg.clip_cache.fill:
+        if d.kind in DRIVING_KINDS:
+            raise ConfigError("clip_cache.fill", f"dataset kind {d.kind!r} reads still images, not clips",
+                              "set clip_cache.fill=false")
+        if not cfg.clip_cache.enabled:
+            raise ConfigError("clip_cache.fill", "the clip cache is off (clip_cache.enabled=false)",
+                              "switch it on, or set clip_cache.fill=false")
+        from cosmos_exp.data.feed import cores_available
+
+        workers = cfg.clip_cache.fill_workers or cores_available()[0]
+        p.outputs.append(f"{cfg.clip_cache.dir}/ (every clip of {', '.join(_fill_splits(cfg))} decoded and resized "
+                         f"for {m.family}, {workers} processes; clips already cached are skipped)")
     if not p.outputs:
         p.notes.append("nothing to do")
     return p
+
+
+def _fill_splits(cfg: Config) -> List[str]:
+    d = cfg.dataset
+    if d.synthetic is not None or d.kind == "blend":
+        return list(dict.fromkeys((d.train_split, d.eval_split)))
+    return _present_splits(cfg)
 
 
 def _prepare_synthetic(cfg: Config) -> Dict[str, Any]:
@@ -221,4 +240,8 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         result.update(_scan_real_dataset(cfg, run_dir))
     if cfg.model.tiny is not None:
         result.update(_prepare_tiny_model(cfg))
+    if cfg.clip_cache.fill:  # last: it needs the data and the model's processor
+        from cosmos_exp.data.cache_fill import fill_cache
+
+        result["clip_cache"] = fill_cache(cfg, _fill_splits(cfg))
     return result

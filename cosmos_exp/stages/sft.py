@@ -73,6 +73,10 @@ def plan(cfg: Config) -> Plan:
         p.commands += [worker_argv(Path("<run_dir>"), "sft")] * world
         p.notes.append(f"{world} worker processes (RANK 0..{world - 1}, MASTER_PORT={cfg.parallelism.master_port})")
     p.notes.append(batch.describe())
+    if cfg.task.kind != "trajectory":  # trajectory samples are a few still images, not decoded clips
+        from cosmos_exp.data.feed import data_feed_note
+
+        p.notes.append(data_feed_note(cfg, batch.global_batch))
     p.notes.append(f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, "
                    f"{total if total is not None else '?'} optimiser steps, resume={cfg.train.resume}")
     return p

@@ -87,6 +87,8 @@ def plan(cfg: Config) -> Plan:
     p.notes.append(f"cosmos-rl's roles import cosmos_exp from {run_dir / PYTHONPATH_DIR} (a link to this package, "
                    "nothing else of this environment) with its launcher's bin/ first on PATH")
     p.notes.append(video_reader_note(cfg))
+    p.notes.append("clip cache: does not apply on backend=cosmos_rl; cosmos-rl decodes and preprocesses every clip "
+                   "in its own data packer, every epoch (clip_cache is used by backend=deepspeed, caption, evaluate)")
     if cfg.train.eval_every:
         p.notes.append(f"held-out loss every {cfg.train.eval_every} steps on {cfg.dataset.eval_split} "
                        "(eval_loss in metrics.jsonl)")

@@ -19,10 +19,12 @@ class CaptionTask:
         self.processor = train_data.load_processor(cfg)
         samples, report = train_data.load_split(cfg, cfg.dataset.train_split)
         held_out: List[Dict[str, Any]] = []
+        videos = {cfg.dataset.train_split: [s.video for s in samples]}
         if cfg.train.eval_every:
             eval_samples, _ = train_data.load_split(cfg, cfg.dataset.eval_split)
             held_out = train_data.eval_batches(cfg, eval_samples, self.processor, rank, world)
-        return TaskData(self.processor, samples, report, held_out)
+            videos[cfg.dataset.eval_split] = [s.video for s in eval_samples]
+        return TaskData(self.processor, samples, report, held_out, videos)
 
     def train_stream(self, data: TaskData, rank: int, world: int, start_micro_step: int) -> Any:
         return train_data.train_stream(self.cfg, data.train, data.processor, rank, world, start_micro_step)

@@ -8,9 +8,17 @@ from cosmos_exp.config.schema import Config
 
 
 def load_processor(cfg: Config):
-    from cosmos_exp.data.processor import Processor
+    from cosmos_exp.data.processor import load_processor as load
 
-    return Processor.from_pretrained(cfg.model.path, model_max_length=cfg.model.model_max_length)
+    return load(cfg.model, cfg.clip_cache)
+
+
+def record_fingerprints(cfg: Config, run_dir: Any, videos: Dict[str, List[str]]) -> None:
+    """data_fingerprints.json for the clips of each split (hashes shared with the clip cache's index)."""
+    from cosmos_exp.data.content_hash import hashes_of
+    from cosmos_exp.repro.data_fingerprint import write_fingerprints
+
+    write_fingerprints(run_dir, videos, hashes_of(cfg.clip_cache))
 
 
 def load_split(cfg: Config, split: str) -> Tuple[list, Any]:

@@ -99,6 +99,8 @@ def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
                            run_name=run_dir.name, config=_plain(cfg), enabled=is_main)
     if is_main:
         write_json_atomic(run_dir / rundir.DATA_REPORT, data.report.to_dict())
+        if data.videos:
+            train_data.record_fingerprints(cfg, run_dir, data.videos)
     logger.message(f"sft ({cfg.task.name}): {data.report.summary()}; "
                    f"{world} process(es), ZeRO-{cfg.parallelism.zero_stage}, grad accumulation {accum}, "
                    f"{total} steps, {n_trainable:,}/{n_params:,} trainable parameters"

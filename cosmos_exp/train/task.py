@@ -23,4 +23,5 @@ class TaskData:
     train: list  # the train split's items, in a fixed order (the stream permutes them by seed and epoch)
     report: Any  # a cosmos_exp.data.datasets.DataReport of the train split (to_dict, summary)
     held_out: List[Dict[str, Any]] = field(default_factory=list)  # fixed eval batches of this rank
+    videos: Dict[str, List[str]] = field(default_factory=dict)  # split -> the clips it reads, for the fingerprints
 
