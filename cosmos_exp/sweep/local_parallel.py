@@ -7,9 +7,12 @@ takes the jobs in order; each runs as the basic launcher runs one (Hydra's run_j
 log and config), and a worker takes its next job when one ends. One worker that runs all jobs is the basic
 launcher in another process. The work a worker inherits (Hydra's context, the sweep config, the task
 function) is not pickled: fork passes it, only the job's overrides travel. fork needs a parent that has not
-started CUDA or threads of its own, which the submitting process never does (stages import torch in the jobs).
+started CUDA or threads of its own, which the submitting process never does. The modules in `preload` (torch,
+transformers: seconds to import) are imported here once, before the fork, as the basic launcher imports them
+once for all its jobs; without that every worker pays them again in its first job.
 """
 
+import importlib
 import logging
 import multiprocessing
 import pickle
@@ -30,10 +33,11 @@ _INHERITED: Optional[Tuple[HydraContext, DictConfig, TaskFunction, Any]] = None
 
 
 class ParallelLauncher(Launcher):
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, preload: Sequence[str] = ()) -> None:
         if int(workers) < 1:
             raise ValueError(f"hydra.launcher.workers={workers}: needs at least one worker process")
         self.workers = int(workers)
+        self.preload = list(preload)
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -52,6 +56,11 @@ class ParallelLauncher(Launcher):
         jobs = [(initial_job_idx + i, list(overrides)) for i, overrides in enumerate(job_overrides)]
         for idx, overrides in jobs:
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        for name in self.preload:
+            try:
+                importlib.import_module(name)
+            except ImportError as err:  # a job that needs it fails with its own message
+                log.warning(f"hydra.launcher.preload: cannot import {name} ({err}); the jobs import what they need")
         _INHERITED = (self.hydra_context, self.config, self.task_function, Singleton.get_state())
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
