@@ -41,7 +41,7 @@ def _sweep(tmp_path: Path, xs: str, workers: int = 2):
     out.mkdir(exist_ok=True)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     return run_cli(["-m", f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/launcher=local_parallel",
-                    f"hydra.launcher.workers={workers}", f"+x={xs}", f"+out={out}", f"hydra.sweep.dir={tmp_path}/sweep"],
+                    f"hydra.launcher.workers={workers}", "hydra.launcher.preload=[json]", f"+x={xs}", f"+out={out}", f"hydra.sweep.dir={tmp_path}/sweep"],
                    cwd=tmp_path, env=env, module="app", timeout=300), out
 
 
@@ -64,7 +64,7 @@ def test_a_failing_job_fails_the_sweep_with_its_error(tmp_path):
 
 def test_cosmos_exp_sweep_through_the_preset(tmp_path):
     """The preset composes through cosmos-exp's preflight and runs its jobs (dry runs: plans only)."""
-    proc = run_cli(["-m", "hydra/launcher=local_parallel", "stage=prepare", "name=a,b,c",
+    proc = run_cli(["-m", "hydra/launcher=local_parallel", "hydra.launcher.preload=[]", "stage=prepare", "name=a,b,c",
                     f"paths.root={tmp_path}/outputs", "dry_run=true"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("plan for stage 'prepare'") == 3
