@@ -206,3 +206,14 @@ def test_world_size_must_match_launcher(fake_paths, monkeypatch):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert err.value.key == "parallelism.nproc_per_node"
+    # The tasks of an srun launch (hydra/launcher=slurm, tasks_per_node): 4 tasks for 2 ranks fail; one task
+    # alone starts its own ranks.
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    with pytest.raises(ConfigError, match="starts 4 processes") as err:
+        validate(cfg)
+    assert err.value.key == "parallelism.nproc_per_node" and "tasks_per_node" in str(err.value)
+    for tasks in ("2", "1"):
+        monkeypatch.setenv("SLURM_NTASKS", tasks)
+        validate(cfg)

@@ -99,6 +99,13 @@ def test_the_wheel_runs_from_another_directory_without_the_checkout(installed):
     assert "plan for stage 'prepare'" in dry.stdout and "dry run: nothing was written" in dry.stdout
     assert not (installed["cwd"] / "outputs").exists()
 
+    # Our Hydra launcher plugin ships in the wheel's hydra_plugins and is found beside hydra-submitit's.
+    assert (installed["site"] / "hydra_plugins" / "cosmos_exp_launcher" / "local_parallel.py").is_file()
+    sweep = _run(installed, installed["bin"] / "cosmos-exp", "-m", "hydra/launcher=local_parallel", "stage=prepare",
+                 "name=a,b", "dry_run=true")
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert sweep.stdout.count("plan for stage 'prepare'") == 2
+
 
 def test_a_wheel_run_records_the_build_commit_not_the_surrounding_repository(installed):
     out = installed["cwd"] / "outputs"

@@ -150,6 +150,31 @@ def test_ranks_ended_by_a_passed_on_signal_interrupt_the_launch(tmp_path):
     thread.join()
 
 
+def test_submitits_requeue_on_sigusr2_waits_for_the_ranks_checkpoint(tmp_path):
+    """Under submitit, SIGUSR2's handler requeues the job and exits: it runs only once every rank has saved."""
+    argv = _script(tmp_path, "def save(signum, frame):\n"
+                             "    time.sleep(0.3); open(f'{d}/saved{r}', 'w').close(); sys.exit(130)\n"
+                             "signal.signal(signal.SIGUSR1, save)\n"
+                             "open(f'{d}/ready{r}', 'w').close()\n"
+                             "time.sleep(600)\n")
+    seen = []
+
+    def submitit_requeue(signum, frame):
+        seen.append(sorted(p.name for p in tmp_path.glob("saved*")))
+        raise SystemExit(-1)
+
+    before = signal.signal(signal.SIGUSR2, submitit_requeue)
+    try:
+        thread = _send_when_ready(tmp_path, 2, signal.SIGUSR2)
+        with pytest.raises(LaunchInterrupted, match=r"stopped by SIGUSR2 .*rank \d exited with status 130") as err:
+            launch(argv, 2, tmp_path / "logs", poll_s=0.05)
+        thread.join()
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+    assert seen == [["saved0", "saved1"]]  # called once, after both checkpoints
+    assert isinstance(err.value.__cause__, SystemExit)
+
+
 @pytest.mark.parametrize("ignore_term", [False, True], ids=["terminates", "ignores-sigterm"])
 def test_stopping_a_rank_stops_what_it_started(tmp_path, ignore_term):
     """A rank's child lives in the rank's process group: stopping the rank kills the group, not just the pid;

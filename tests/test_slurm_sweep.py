@@ -2,59 +2,26 @@
 `cosmos-exp -m hydra/launcher=slurm`. Skipped, with the reason, where the daemons are absent or down."""
 
 import json
-import os
-import shutil
-import subprocess
 import time
-from pathlib import Path
-from typing import List
 
 import pytest
 
 from conftest import run_cli
 from test_sweep_evaluate import make_train_run, run_dirs
+from _slurm import MARKS, fail_if_down, jobs_named
 
-
-def _cluster_problem() -> str:
-    if shutil.which("sinfo") is None:
-        return "SLURM is not installed here (sinfo not found): run `bash launchers/slurm_test_cluster.sh start` as root"
-    try:
-        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"sinfo failed ({err}): the SLURM test cluster is down"
-    if states.returncode != 0 or not any(s.strip().startswith(("idle", "mix", "alloc")) for s in states.stdout.split()):
-        return f"the SLURM test cluster is down (sinfo: {(states.stdout + states.stderr).strip()[:200]!r}): " \
-               "run `bash launchers/slurm_test_cluster.sh start`"
-    return ""
-
-
-_PROBLEM = _cluster_problem()
-# CI sets COSMOS_EXP_REQUIRE_SLURM=1 after starting the cluster: there a missing cluster fails, never skips.
-_REQUIRED = os.environ.get("COSMOS_EXP_REQUIRE_SLURM") == "1"
-pytestmark = [pytest.mark.slurm, pytest.mark.slow,
-              pytest.mark.skipif(bool(_PROBLEM) and not _REQUIRED, reason=_PROBLEM)]
+pytestmark = MARKS
 
 
 @pytest.fixture(autouse=True)
 def _cluster_required():
-    if _PROBLEM:
-        pytest.fail(f"COSMOS_EXP_REQUIRE_SLURM=1 but {_PROBLEM}", pytrace=False)
+    fail_if_down()
+
 
 # One CPU and 1 GB per array task: the test node has only the machine's cores (2 in CI).
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
          "hydra.launcher.timeout_min=5"]
 SMALL = ["generation.max_new_tokens=8", "generation.max_items=3", "eval=local"]
-
-
-def jobs_named(name: str) -> List[str]:
-    """Queued, running or finished jobs with this name (squeue is immediate; sacct can lag a few seconds)."""
-    found = []
-    for argv in (["squeue", "-h", "-n", name, "-o", "%i"],
-                 ["sacct", "-n", "-X", "-P", "-S", "now-1days", "--name", name, "-o", "JobID"]):
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        found += [line for line in out.stdout.split() if line]
-    return found
 
 
 def test_checkpoint_sweep_on_slurm_then_resume_and_report(prepared, tmp_path):

@@ -181,6 +181,20 @@ def test_publish_latest_retention_and_resume(tmp_path):
     assert rundir.read_checkpoint_info(rundir.step_dir(tmp_path, 6))["step"] == 6
 
 
+def test_a_requeued_job_resumes_its_own_newest_checkpoint(tmp_path):
+    """SLURM_RESTART_COUNT > 0: the job's own checkpoint wins over train.resume, which said where its first
+    attempt starts; with none of its own yet, train.resume still applies."""
+    other, run = tmp_path / "other", tmp_path / "run"
+    _fake_checkpoint(other, 3)
+    given = str(rundir.step_dir(other, 3))
+    assert ckpt.resume_target(run, "none", requeued=True) is None
+    assert ckpt.resume_target(run, given, requeued=True).name == "step_3"
+    _fake_checkpoint(run, 2)
+    for resume in ("none", "auto", given):
+        assert ckpt.resume_target(run, resume, requeued=True) == rundir.step_dir(run, 2)
+    assert ckpt.resume_target(run, "none") is None and ckpt.resume_target(run, given).parent.parent == other
+
+
 def test_retention_keeps_a_state_whose_export_is_not_kept(tmp_path):
     for step in (2, 4, 6):
         _fake_checkpoint(tmp_path, step)

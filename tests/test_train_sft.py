@@ -217,19 +217,24 @@ def test_resume_after_sigkill_matches_uninterrupted_run(inputs, tmp_path):
     assert list((killed / "tensorboard").glob("events.out.tfevents.*"))
     result = json.loads((killed / "train_result.json").read_text())
     assert result["start_step"] >= 2 and result["steps"] == 6
+    run = json.loads((killed / "run.json").read_text())  # the killed attempt never finished its record
+    assert run["status"] == "succeeded" and [a["status"] for a in run["attempts"]] == ["running"]
     _assert_same_weights(straight / "checkpoints" / "step_6", killed / "checkpoints" / "step_6")
     steps = [m["step"] for m in _metrics(killed)]
     assert steps == sorted(steps) and steps[-1] == 6 and len(steps) == len(set(steps))
 
 
 def test_sigterm_saves_a_checkpoint_and_stops(inputs, tmp_path):
+    """SIGTERM to every process of the run, as SLURM sends it (its data-loader worker too: torch's workers die of
+    one, and the trainer then failed on its next batch instead of saving)."""
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "cosmos_exp.run",
                              *_args(inputs, run_dir, "model=tiny_qwen3_vl", "train.max_steps=200",
                                     "train.save_every=100", "train.eval_every=null")],
-                            cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=inputs["root"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     wait_for(run_dir / "metrics.jsonl", proc)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode != 0
     done = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step_")]

@@ -8,7 +8,7 @@ files, rubric files, the environment). Every failure is a ConfigError naming the
 import json
 import os
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -165,6 +165,14 @@ def world_size(cfg: Config) -> int:
     return cfg.parallelism.nnodes * cfg.parallelism.nproc_per_node
 
 
+def _srun_tasks() -> Optional[str]:
+    """SLURM_NTASKS of a task that srun started with others (one task alone may start its own ranks)."""
+    if os.environ.get("SLURM_PROCID") is None:
+        return None
+    tasks = os.environ.get("SLURM_NTASKS", "1")
+    return tasks if tasks.isdigit() and int(tasks) > 1 else None
+
+
 def check_parallelism(cfg: Config) -> None:
     p = cfg.parallelism
     if p.nnodes < 1 or p.nproc_per_node < 1:
@@ -176,11 +184,14 @@ def check_parallelism(cfg: Config) -> None:
     if p.offload_optimizer and p.zero_stage == 0:
         raise ConfigError("parallelism.offload_optimizer", "optimizer offload needs zero_stage >= 1")
     world = world_size(cfg)
-    launched = os.environ.get("WORLD_SIZE")
+    # torchrun's WORLD_SIZE, or the task count of an srun launch (hydra/launcher=slurm with tasks_per_node > 1)
+    launched = os.environ.get("WORLD_SIZE") or _srun_tasks()
     if launched is not None and cfg.stage.name in ("sft", "caption") and int(launched) != world:
         raise ConfigError("parallelism.nproc_per_node",
-                          f"the launcher started WORLD_SIZE={launched} processes but nnodes*nproc_per_node={world}",
-                          "make parallelism match the launcher (srun/torchrun task count)")
+                          f"the launcher starts {launched} processes (torchrun's WORLD_SIZE or the SLURM job's tasks) "
+                          f"but nnodes*nproc_per_node={world}",
+                          "make parallelism match the launcher (with hydra/launcher=slurm: hydra.launcher.nodes x "
+                          "tasks_per_node, or tasks_per_node=1 and cosmos-exp starts the ranks itself)")
     if cfg.backend.name == "cosmos_rl":
         shard = world // p.tp_size if p.dp_shard_size == -1 else p.dp_shard_size
         if p.tp_size < 1 or shard * p.tp_size != world:

@@ -126,10 +126,24 @@ class TrainLoader:
         loader = DataLoader(
             self.dataset, batch_size=None, sampler=_StepSampler(self.step), num_workers=self.num_workers,
             prefetch_factor=self.prefetch, persistent_workers=False, multiprocessing_context="fork",
+            worker_init_fn=_leave_stop_signals_to_the_trainer,
         )
         for batch in loader:
             self.step += 1
             yield batch
+
+
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001 (DataLoader's API)
+    """SLURM signals every process of a job (scancel --signal, scontrol requeue, the pre-timeout signal), and
+    torch's workers die on a SIGTERM not sent by their parent: the trainer then fails on its next batch instead
+    of writing its checkpoint. The trainer decides when to stop; a worker ends when the loader closes, or within
+    seconds of its parent's death (torch's watchdog)."""
+    import signal
+
+    from cosmos_exp.runtime.signals import REQUEUE_SIGNAL, STOP_SIGNALS
+
+    for sig in STOP_SIGNALS + (REQUEUE_SIGNAL,):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def build_train_loader(samples: list, processor: Any, vision: VisionConfig, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 from omegaconf import OmegaConf
 
 from cosmos_exp.config.schema import Config
-from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON
+from cosmos_exp.rundir import HYDRA_DIR, RESOLVED_YAML, RUN_JSON, read_run_json
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.repro.data_fingerprint import fingerprint_summary
 from cosmos_exp.repro.metadata import code_state, environment_record, now_iso
@@ -22,6 +22,21 @@ def resolved_yaml(cfg: Config) -> str:
     """The fully resolved config with secret-named values and secret env values redacted."""
     tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     return OmegaConf.to_yaml(OmegaConf.create(redact_tree(tree)))
+
+
+ATTEMPT_KEYS = ("status", "start_time", "end_time", "slurm", "error")
+
+
+def _earlier_attempts(run_dir: Path) -> list:
+    """What earlier runs into this directory (a resume, a requeued SLURM job) ended with, oldest first: run.json
+    is rewritten by each attempt, and an interrupted one would otherwise leave no trace."""
+    before = read_run_json(run_dir)
+    if not before:
+        return []
+    last = {k: before[k] for k in ATTEMPT_KEYS if k in before}
+    if "error" in last:
+        last["error"] = {k: v for k, v in last["error"].items() if k != "traceback"}
+    return list(before.get("attempts", [])) + [last]
 
 
 class RunRecord:
@@ -43,6 +58,9 @@ class RunRecord:
             "status": "running",
         }
         self.info["argv"] = redact_tree(self.info["argv"])
+        earlier = _earlier_attempts(self.run_dir)
+        if earlier:
+            self.info["attempts"] = earlier
         write_text_atomic(self.run_dir / RESOLVED_YAML, resolved_yaml(cfg))
         self._write()
         scrub_dir(self.run_dir / HYDRA_DIR)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from cosmos_exp.runtime.processes import spawn, stop_all, wait_all
-from cosmos_exp.runtime.signals import forwarding, names
+from cosmos_exp.runtime.signals import REQUEUE_SIGNAL, forwarding, names
 from cosmos_exp.runtime.topology import LAUNCHER_ENV
 
 FAIL_FAST, RUN_TO_END = "fail_fast", "run_to_end"
@@ -117,7 +117,8 @@ def launch(argv: Sequence[str], nproc: int, log_dir: Path, name: str = "worker",
             if proc.poll() is None:
                 proc.send_signal(sig)
 
-    with forwarding(send) as received:
+    # SIGUSR2 reaches the ranks at once (as SIGUSR1: they save); submitit's requeue of the job waits for them.
+    with forwarding(send, hold=(REQUEUE_SIGNAL,)) as received:
         try:
             for rank in range(nproc):
                 log, start, out = None, 0, None
@@ -139,8 +140,13 @@ def launch(argv: Sequence[str], nproc: int, log_dir: Path, name: str = "worker",
                 handle.close()
     for result, proc in zip(results, procs):
         result.returncode = proc.returncode
+    failures = [results[i] for i in failed]
+    if received.held:  # the ranks have saved and ended: now submitit may requeue the job (it exits)
+        try:
+            received.hand_back()
+        except SystemExit as requeued:
+            raise LaunchInterrupted(received, failures) from requeued
     if failed:
-        failures = [results[i] for i in failed]
         if received:
             raise LaunchInterrupted(received, failures)
         raise RanksFailed(name, nproc, failures, stopped)

@@ -41,6 +41,7 @@ class Topology:
     launch_id: Optional[str] = None  # SLURM_JOB_ID, else torchrun's rendezvous id: the same in every rank
     array_index: Optional[int] = None  # SLURM array task, counted from the array's first task
     array_count: Optional[int] = None
+    restart_count: int = 0  # SLURM_RESTART_COUNT: how often SLURM requeued this job (same job id, same run dir)
 
     @property
     def in_launch(self) -> bool:
@@ -96,7 +97,8 @@ def topology(env: Optional[Mapping[str, str]] = None) -> Topology:
     index = None if task_id is None or task_count is None else task_id - (_int(env, ARRAY_PREFIX + "MIN") or 0)
     return Topology(rank=rank, local_rank=local, world_size=world, launched=launched,
                     launch_id=None if launch_id in (None, "", "none") else launch_id,
-                    array_index=index, array_count=task_count if index is not None else None)
+                    array_index=index, array_count=task_count if index is not None else None,
+                    restart_count=_int(env, "SLURM_RESTART_COUNT") or 0)
 
 
 def in_multirun() -> bool:

@@ -105,9 +105,14 @@ def retention_note(t: TrainConfig) -> str:
             "an older one pruned once a newer checkpoint is complete")
 
 
-def resume_target(run_dir: Union[str, Path], resume: str) -> Optional[Path]:
+def resume_target(run_dir: Union[str, Path], resume: str, requeued: bool = False) -> Optional[Path]:
     """The checkpoint to resume from: none, the newest one of this run that holds a training state (auto), or a
-    path (which must hold one)."""
+    path (which must hold one). A `requeued` job (SLURM_RESTART_COUNT > 0) continues its own run: its newest
+    checkpoint with a state wins over `resume`, which only said where its first attempt starts."""
+    if requeued:
+        own = resume_target(run_dir, "auto")
+        if own is not None:
+            return own
     if resume == "none":
         return None
     if resume == "auto":

@@ -10,7 +10,8 @@ runs in every rank process (started by stages/sft.py through runtime/, by torchr
     frozen parameters, AdamW groups + schedule, wrapped in a DeepSpeed engine configured from `parallelism`;
  4. resume from the newest complete checkpoint (weights, optimizer, scheduler, RNG, data position);
  5. the loop: micro-batches -> forward/backward -> engine.step() at the accumulation boundary,
-    metrics, validation loss every `eval_every`, a checkpoint every `save_every` or on SIGTERM/SIGUSR1.
+    metrics, validation loss every `eval_every`, a checkpoint every `save_every` or on SIGTERM/SIGUSR1/SIGUSR2
+    (after which submitit, whose pre-timeout signal SIGUSR2 is, requeues the job: train/signals.py).
     One optimiser step is `_optimizer_step`; what it adds up, summed over the ranks, is a `StepSums`.
 The task is the only thing that differs between captions and trajectories: data, module, what the loss is
 averaged over, and the model files of a checkpoint.
@@ -89,7 +90,7 @@ def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
 
     # 4. Resume. -----------------------------------------------------------------------------------
     start_step = 0
-    resume_from = ckpt.resume_target(run_dir, cfg.train.resume)
+    resume_from = ckpt.resume_target(run_dir, cfg.train.resume, requeued=topo.restart_count > 0)
     if resume_from is not None:
         start_step = _load_checkpoint(engine, resume_from, rank, world)
     stream = task.train_stream(data, rank, world, start_step * accum)
@@ -123,6 +124,7 @@ def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
             sums, grad_norm = _optimizer_step(engine, micro_batches, task.loss_units, device, world,
                                               cfg.parallelism.zero_stage)
             sums.stop_requests = 1.0 if stop.requested else 0.0
+            sums.requeue_requests = 1.0 if stop.requeue_requested else 0.0
             sums = sums.all_reduced(device)  # from here on: the whole global batch, every rank the same
             step_time = time.perf_counter() - t_step
 
@@ -152,6 +154,8 @@ def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
                 logger.message(f"checkpoint: {path}")
             if stop_now:
                 logger.message(f"stop signal {stop.name or 'on another rank'}: checkpoint at step {step} written")
+                if sums.requeue_requests > 0:  # any rank: task 0 is the one whose submitit handler requeues
+                    stop.requeue_after_checkpoint()
                 raise TrainingInterrupted(f"stopped by {stop.name or 'signal'} after step {step}; "
                                           f"resume with train.resume=auto in {run_dir}")
     finally:
@@ -189,6 +193,7 @@ class StepSums:
     tokens: float = 0.0  # every (unpadded) token: throughput
     samples: float = 0.0
     stop_requests: float = 0.0  # ranks that received a stop signal
+    requeue_requests: float = 0.0  # ranks that received submitit's pre-timeout signal (SIGUSR2)
 
     @property
     def loss(self) -> float:

@@ -1,0 +1,1 @@
+"""cosmos-exp's Hydra launcher plugin (hydra/launcher=local_parallel)."""
