@@ -207,7 +207,8 @@ def _skip_state(cfg: Config, job_dir: Path) -> str:
 
 def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], ModuleType]) -> List[str]:
     """argv (without the program name) -> argv to hand to Hydra. Exits 2 on a config error, naming the key
-    and the job; single runs and passive invocations pass through unchanged."""
+    and the job; single runs and passive invocations pass through unchanged. (A sweeper plugin that proposes
+    values as it goes, such as Optuna, is checked by sweep/search.py instead: run.py asks it first.)"""
     flags, overrides = split_argv(argv)
     multirun = any(f in MULTIRUN_FLAGS for f in flags)
     if not multirun or any(f.split("=", 1)[0] in PASSIVE_FLAGS for f in flags):
