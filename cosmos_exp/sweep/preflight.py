@@ -222,7 +222,9 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
     except ConfigError as err:
         _fail(err)
     except Exception as err:  # an unparsable override: Hydra would refuse it too, with its own words
-        print(f"cosmos-exp: cannot read the sweep overrides: {err}", file=sys.stderr)
+        hint = " (interval() and tag(log, ...) are searches: add hydra/sweeper=optuna)" \
+            if "does not support sweep type" in str(err) else ""
+        print(f"cosmos-exp: cannot read the sweep overrides: {err}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     with hydra_context(conf_dir, config_dir(flags)):
         return _validate_and_record(argv, flags, overrides, jobs, expanded, conf_dir, stage_module)
