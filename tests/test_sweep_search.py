@@ -73,6 +73,10 @@ def test_the_sweeper_is_told_the_direction_and_a_seed_and_the_grid_preflight_sta
     record = json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert record["search_space"] == {"train.lr": "tag(log, interval(1e-5,1e-3))"}
     assert record["objective"] == {"metric": "eval_loss", "direction": "minimize"}
+    with pytest.raises(SystemExit) as stop:  # a dry search checks and stops: its jobs do not exist yet
+        preflight([*OPTUNA, LR, *TINY, "dry_run=true", f"paths.root={prepared['outputs']}",
+                   f"hydra.sweep.dir={tmp_path}/dry"], CONF_DIR, stage_module)
+    assert stop.value.code == 0 and not (tmp_path / "dry").exists()
     # A grid is still validated job by job (sweep/preflight.py), and a sweep plugin without a search is refused.
     grid = preflight(["-m", "train.lr=1e-4,2e-4", *TINY, f"paths.root={prepared['outputs']}",
                       f"hydra.sweep.dir={tmp_path}/g"], CONF_DIR, stage_module)

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 
 from cosmos_exp import rundir
 from cosmos_exp.config import Config, ConfigError
-from cosmos_exp.config.names import DIRECTIONS, EVAL_LOSS
+from cosmos_exp.config.names import EVAL_LOSS
 from cosmos_exp.repro.atomic import write_json_atomic
 
 BASIC_SWEEPER = "BasicSweeper"  # Hydra's grid sweeper: its jobs return their result dict, not a number
@@ -44,15 +44,13 @@ def direction_of(cfg: Config) -> str:
 
 
 def check(cfg: Config) -> None:
-    """The objective can be measured by this run: a ConfigError naming the key otherwise."""
+    """The objective can be measured by this run: a ConfigError naming the key otherwise (the direction's
+    spelling is config/validate.py's)."""
     key = "sweep.objective.metric"
     stage = cfg.stage.name
     if stage not in STAGES_WITH_OBJECTIVE:
         raise ConfigError("stage", f"stage={stage} has no objective to return to a sweeper",
                           f"search over one of {', '.join(STAGES_WITH_OBJECTIVE)}")
-    direction = cfg.sweep.objective.direction
-    if direction is not None and direction not in DIRECTIONS:
-        raise ConfigError("sweep.objective.direction", f"{direction!r} is not one of {list(DIRECTIONS)}")
     metric = metric_of(cfg)
     if metric == EVAL_LOSS:
         if stage == "evaluate":

@@ -233,8 +233,9 @@ def preflight_search(argv: List[str], flags: List[str], overrides: List[str], sw
     metric, direction = objective.metric_of(cfg), objective.direction_of(cfg)
     print(f"cosmos-exp: search over {', '.join(space)} validated (sweeper {sweeper}; objective {metric}, {direction})",
           file=sys.stderr)
-    if dry:
-        return flags + overrides + extra
+    if dry:  # a search's jobs are proposed as it runs: there is no list of them to plan
+        print("dry run: the search space and the fixed config are valid; nothing was run", file=sys.stderr)
+        raise SystemExit(0)
     previous = (sweep_dir / rundir.SWEEP_JSON).is_file()
     write_json_atomic(sweep_dir / rundir.SWEEP_JSON, {
         "argv": list(argv), "sweeper": sweeper, "sweep_dir": str(sweep_dir), "resumed": previous,
