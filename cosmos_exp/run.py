@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,6 +23,8 @@ from cosmos_exp.config import CONF_DIR, Config, ConfigError, DataError, register
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.repro.record import RunRecord, resolved_yaml
 from cosmos_exp.runtime.topology import topology
+from cosmos_exp.sweep.objective import wants_number
+from cosmos_exp.sweep.trial import run_trial
 
 log = logging.getLogger("cosmos_exp")
 
@@ -36,6 +38,7 @@ STAGE_MODULES: Dict[str, Any] = {
     "evaluate": "cosmos_exp.stages.evaluate",
     "report": "cosmos_exp.stages.report",
     "rig_change": "cosmos_exp.stages.rig_change",
+    "train_eval": "cosmos_exp.stages.train_eval",
 }
 EXIT_CONFIG_ERROR = 2  # bad config or bad data: one line on stderr, never a traceback
 _HYDRA_ONLY = {rundir.HYDRA_DIR, rundir.LOG_TXT}
@@ -72,9 +75,11 @@ def _discard_hydra_only_dir(run_dir: Optional[Path]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def app(raw_cfg: DictConfig) -> Optional[Dict[str, Any]]:
+def app(raw_cfg: DictConfig) -> Union[Dict[str, Any], float, None]:
     hydra_cfg = HydraConfig.get()
     dry = bool(raw_cfg.get("dry_run", False))
+    if not dry and wants_number(hydra_cfg):  # a trial of a sweeper plugin (Optuna): the objective, as a float
+        return run_trial(raw_cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task), stage_module)
     run_dir = None if dry else Path(hydra_cfg.runtime.output_dir)
     try:
         cfg = typed(raw_cfg)
@@ -142,10 +147,11 @@ def shared_run_dir_overrides(args: List[str], env: Optional[Dict[str, str]] = No
 
 
 def sweep_preflight(args: List[str]) -> List[str]:
-    """A multirun is expanded (checkpoint sweeps), validated job by job and recorded before Hydra launches it."""
-    from cosmos_exp.sweep.preflight import preflight
+    """A multirun is expanded (checkpoint sweeps), validated job by job and recorded before Hydra launches it;
+    a search by a sweeper plugin (Optuna) gets its search space and fixed config checked (sweep/search.py)."""
+    from cosmos_exp.sweep.search import preflight_any
 
-    return preflight(args, CONF_DIR, stage_module)
+    return preflight_any(args, CONF_DIR, stage_module)
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ A run directory is what one `cosmos-exp` invocation writes (see the README's "Ru
     scores/<id>.score.json, summary.json   one score record per item, and the metrics with their CIs
     evaluate.json                          which checkpoint, step and training run an evaluation scored
     comparison.{json,md}, report.{json,md,csv}, plots/, sweep.json
+    objective.json                         a search trial's objective (sweep.objective): value or failure, and its config
+    train_eval.json, runs/{sft,evaluate}/  stage=train_eval: the checkpoint it picked and its two runs
     runs/<phase>/, logs/<phase>.log        a study's own runs (stage=rig_change), and each one's console output
     rig_change.{json,md}                   the rig-change study's table, from its evaluation runs
 
@@ -66,6 +68,9 @@ REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
 PLOTS_DIR = "plots"
 SWEEP_JSON = "sweep.json"  # in a multirun's sweep directory: the jobs planned before any was queued
+OBJECTIVE_JSON = "objective.json"  # in a search trial's run directory (sweep/objective.py)
+OPTUNA_RESULTS = "optimization_results.yaml"  # the Optuna sweeper's best parameters, in the sweep directory
+TRAIN_EVAL_JSON = "train_eval.json"  # stage=train_eval: its training and evaluation runs, the checkpoint picked
 STUDY_RUNS_DIR = "runs"  # a study's runs: <study>/runs/<phase>/, each a whole run directory
 RIG_CHANGE_JSON = "rig_change.json"
 RIG_CHANGE_MD = "rig_change.md"
@@ -86,6 +91,14 @@ def read_json_optional(path: PathLike) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_metrics(run_dir: PathLike) -> List[Dict[str, Any]]:
+    """The records of a training run's metrics.jsonl, in order ([] when there is none)."""
+    path = Path(run_dir) / METRICS_JSONL
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_run_json(run_dir: PathLike) -> Dict[str, Any]:

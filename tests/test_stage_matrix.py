@@ -98,7 +98,7 @@ def overrides_for(stage: str, backend: str, experiment: Optional[str], inputs: D
 COMBINATIONS = list(itertools.product(STAGES, BACKENDS, EXPERIMENTS))
 # Not meant to work, and refused before any work with the key that stands in the way.
 REFUSED = {
-    **{("sft", "cosmos_rl", e): "task" for e in TRAJECTORY_EXPERIMENTS},  # cosmos-rl trains captions only
+    **{(s, "cosmos_rl", e): "task" for s in ("sft", "train_eval") for e in TRAJECTORY_EXPERIMENTS},  # cosmos-rl trains captions only
     # a trajectory model answers no caption prompt
     **{("caption", b, e): "task" for b in BACKENDS for e in TRAJECTORY_EXPERIMENTS},
     # the study's settings come with its preset

@@ -2,7 +2,8 @@
 that branches on them imports them from here). Standard library only: data/, models/ and the cosmos-rl
 entry import it."""
 
-STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare", "rig_change")
+# train_eval: fine-tune, then evaluate the checkpoint it picked, each a run of its own (stages/train_eval.py).
+STAGES = ("prepare", "sft", "caption", "judge", "evaluate", "report", "compare", "rig_change", "train_eval")
 BACKENDS = ("deepspeed", "cosmos_rl")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 VIDEO_BACKENDS = ("decord", "pyav")
@@ -28,8 +29,11 @@ OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
 # The training runs of stage=rig_change in the order they run, each a rig_change.<name> node and a run directory
 # <study>/runs/<name>/ (config/study.py, cosmos_exp/study/rig_change.py).
 RIG_CHANGE_PHASES = ("a_stage1", "a_stage2", "b_expert", "b_stage1", "b_stage2", "mix_stage1", "mix_stage2")
+DIRECTIONS = ("minimize", "maximize")  # sweep.objective.direction
+EVAL_LOSS = "eval_loss"  # sweep.objective.metric: a training run's held-out loss (every other one is an eval metric)
+PICKS = ("final", "best")  # sweep.pick: the checkpoint stage=train_eval evaluates
 TARGET_FORMATS = ("json", "fenced_json")  # dataset.target_format: how a caption answer is written
 
 # Stages that load the model at model.path, and those that read the dataset.
-STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")
-STAGES_NEEDING_DATA = ("sft", "caption", "evaluate")
+STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate", "train_eval")
+STAGES_NEEDING_DATA = ("sft", "caption", "evaluate", "train_eval")

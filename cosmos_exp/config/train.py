@@ -41,6 +41,9 @@ class TrainConfig:
     # newest cannot be read) while exports stay: the newest keep_last_exports, None = every one.
     keep_last_states: Optional[int] = 2
     keep_last_exports: Optional[int] = None
+    # The seed of training's data order and random draws (new weights, dropout); null: the run's `seed`. A grid
+    # over it (-m ... train.seed=0,1,2) measures seed noise: stage=report and compare show its spread.
+    seed: Optional[int] = None
     eval_every: Optional[int] = None
     eval_batches: int = 4
     # auto: newest complete checkpoint of this run directory; none; or a checkpoints/step_N path.
@@ -48,3 +51,8 @@ class TrainConfig:
     log_every: int = 1
     loggers: List[str] = field(default_factory=lambda: ["console"])  # console, wandb, tensorboard
     wandb_project: str = "cosmos_exp"
+
+
+def training_seed(train: TrainConfig, seed: int) -> int:
+    """The seed a training run draws from: train.seed, or the run's `seed` when it is null."""
+    return int(seed if train.seed is None else train.seed)

@@ -16,8 +16,8 @@ from omegaconf.errors import OmegaConfBaseException
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.names import (BACKENDS, BLEND_SOURCE_KINDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS,
-                                     DIST_BACKENDS, DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES, METRICS,
-                                     OVERLONG_POLICIES, PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
+                                     DIRECTIONS, DIST_BACKENDS, DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES,
+                                     METRICS, OVERLONG_POLICIES, PICKS, PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
                                      STAGES_NEEDING_MODEL, TARGET_FORMATS, TASK_KINDS, TRAJECTORY_METRICS,
                                      TRAJECTORY_STAGES, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -433,11 +433,23 @@ def check_rig_change(cfg: Config) -> None:
             raise ConfigError(f"rig_change.{phase}.lr", f"must be > 0 or null, got {study[phase].lr}")
 
 
+def check_sweep(cfg: Config) -> None:
+    """The sweep node's choices; what a search's objective needs is checked when a search runs it
+    (sweep/objective.check)."""
+    s = cfg.sweep
+    _one_of("sweep.pick", s.pick, PICKS)
+    if s.objective.direction is not None:
+        _one_of("sweep.objective.direction", s.objective.direction, DIRECTIONS)
+    if cfg.stage.name == "train_eval" and s.pick == "best" and not cfg.train.eval_every:
+        raise ConfigError("sweep.pick", "best is the checkpoint with the lowest held-out loss; this run computes none",
+                          "set train.eval_every (a multiple of train.save_every), or sweep.pick=final")
+
+
 RULES: List[Callable[[Config], None]] = [
     # the task before the dataset: which stage and backend a task needs is the more telling error
     check_missing, check_choices, check_model, check_model_files, check_task, check_vision, check_dataset,
     check_dataset_root, check_parallelism, check_train, check_train_resume, check_generation, check_eval,
-    check_backend, check_input_runs, check_stage_inputs, check_rig_change,
+    check_backend, check_input_runs, check_stage_inputs, check_rig_change, check_sweep,
 ]
 # The rules on the files and directories a config names: a study checks the settings of its later runs before
 # the checkpoints and data those read exist (validate(cfg, inputs=False)).

@@ -9,6 +9,7 @@ from cosmos_exp.config import Config, ConfigError
 from cosmos_exp.evaluate.compare import compare_runs, render_markdown, scored_ids
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
+from cosmos_exp.sweep.seeds import render_seed_spread, spread_of_run
 
 
 def plan(cfg: Config) -> Plan:
@@ -23,10 +24,13 @@ def plan(cfg: Config) -> Plan:
 
 
 def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
-    out = compare_runs(_check(cfg, "a"), _check(cfg, "b"), _boot(cfg))
+    a, b = _check(cfg, "a"), _check(cfg, "b")
+    out = compare_runs(a, b, _boot(cfg))
+    # Each side's spread over training seeds, when its run is one seed of a grid over them (sweep/seeds.py).
+    out["seed_spread"] = {side: spread_of_run(run, cfg.eval.confidence) for side, run in (("a", a), ("b", b))}
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / rundir.COMPARISON_JSON, out)
-    write_text_atomic(run_dir / rundir.COMPARISON_MD, render_markdown(out))
+    write_text_atomic(run_dir / rundir.COMPARISON_MD, render_markdown(out) + render_seed_spread(out["seed_spread"]))
     return {"comparison": str(run_dir / rundir.COMPARISON_JSON), "paired_items": out["paired_items"],
             "verdicts": {m: v["overall"]["verdict"] for m, v in out["metrics"].items()}}
 

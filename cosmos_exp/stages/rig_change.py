@@ -17,7 +17,7 @@ from cosmos_exp.config import Config
 from cosmos_exp.plan import Plan
 
 
-def _hydra_view() -> Tuple[Optional[Path], List[str]]:
+def hydra_view() -> Tuple[Optional[Path], List[str]]:
     """(this run's directory, its command-line overrides incl. hydra.searchpath); (None, []) outside a Hydra app
     (a sweep's preflight plans each job before it has a directory)."""
     from hydra.core.hydra_config import HydraConfig
@@ -34,7 +34,7 @@ def plan(cfg: Config) -> Plan:
     from cosmos_exp.study.rig_change import VARIANTS, log_path, plan_runs
 
     study = cfg.rig_change
-    study_dir, overrides = _hydra_view()
+    study_dir, overrides = hydra_view()
     p = Plan(stage="rig_change")
     p.outputs += [f"{rundir.STUDY_RUNS_DIR}/<run>/ (each a whole run directory)", f"{rundir.LOGS_DIR}/<run>.log",
                   rundir.RIG_CHANGE_JSON, rundir.RIG_CHANGE_MD]
@@ -64,7 +64,7 @@ def run(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     from cosmos_exp.study.rig_change_report import write_report
 
     run_dir = Path(run_dir).absolute()
-    _, overrides = _hydra_view()
+    _, overrides = hydra_view()
     runs = {} if cfg.rig_change.report_only else run_study(cfg, run_dir, overrides)
     report = write_report(run_dir, cfg.rig_change)
     return {"runs": runs, "report": str(run_dir / rundir.RIG_CHANGE_MD), "findings": report["findings"]}

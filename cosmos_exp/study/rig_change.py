@@ -23,8 +23,6 @@ another config, naming the first key that differs.
 """
 
 import logging
-import os
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -32,8 +30,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from cosmos_exp import rundir
-from cosmos_exp.config import CONF_DIR, Config, ConfigError, DataError
+from cosmos_exp.config import CONF_DIR, Config, ConfigError
 from cosmos_exp.config.study import RigChangeConfig
+from cosmos_exp.study.children import child_failure, run_child
 
 log = logging.getLogger("cosmos_exp.study")
 
@@ -42,8 +41,6 @@ STAGE1, STAGE2 = "trajectory_stage1", "trajectory_stage2"
 NOT_FORWARDED = ("stage", "task", "dry_run")
 # Keys of a run's config that do not decide what it computes: left out when a rerun compares configs.
 NOT_COMPARED = ("rig_change", "dry_run")
-EXIT_CONFIG_ERROR = 2  # run.py's: a child that stopped on bad config or data
-_CHILD_ERROR = re.compile(r"^cosmos-exp: (?:config error at '([^']*)': |data error: )(.*)$")
 
 
 @dataclass(frozen=True)
@@ -214,39 +211,8 @@ def plan_runs(cfg: Config, study_dir: Path, parent_overrides: Sequence[str]) -> 
     return runs
 
 
-def run_child(argv: List[str], log_file: Path) -> Tuple[int, List[int]]:
-    """(exit code, stop signals received) of one child run to its end, its output appended to log_file. Stop
-    signals are passed on (a training run checkpoints and stops), and the child's process group never outlives
-    this call."""
-    from cosmos_exp.runtime.launcher import GRACE_S
-    from cosmos_exp.runtime.processes import spawn, stop_group
-    from cosmos_exp.runtime.signals import forwarding
-
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as out:
-        out.write(("\n$ " + " ".join(argv) + "\n").encode())
-        out.flush()
-        proc = spawn(argv, dict(os.environ), stdout=out, stderr=out)
-        try:
-            with forwarding(lambda sig: proc.send_signal(sig) if proc.poll() is None else None) as received:
-                proc.wait()
-        finally:
-            stop_group(proc, GRACE_S)
-    return proc.returncode, received
-
-
 def _failure(phase: str, code: int, log_file: Path) -> Exception:
-    """The child's own one-line error again (bad config or data), or a failure pointing at its log."""
-    lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    where = f"the study's {phase} run, log {log_file}"
-    if code == EXIT_CONFIG_ERROR:
-        for line in reversed(lines):
-            m = _CHILD_ERROR.match(line)
-            if m:
-                return ConfigError(m.group(1), f"{m.group(2)} ({where})") if m.group(1) is not None else \
-                    DataError(f"{m.group(2)} ({where})")
-    tail = "\n".join(lines[-20:])
-    return RuntimeError(f"{where}: exit code {code}; its last lines:\n{tail}")
+    return child_failure(f"the study's {phase} run", code, log_file)
 
 
 def run_study(cfg: Config, study_dir: Path, parent_overrides: Sequence[str]) -> Dict[str, Dict[str, Any]]:

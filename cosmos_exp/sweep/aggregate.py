@@ -60,8 +60,10 @@ def load_child(path: Path) -> Child:
     child = Child(job=path.name, run_dir=str(path.resolve()), status=str(run.get("status", "unknown")),
                   stage=run.get("stage"), overrides=_overrides(run))
     child.config = _config_of(path)
-    summary = rundir.read_json_optional(path / rundir.SUMMARY_JSON)
-    record = rundir.read_json_optional(path / rundir.EVALUATE_JSON) or {}
+    parts = rundir.read_json_optional(path / rundir.TRAIN_EVAL_JSON) or {}
+    scored = Path(parts["evaluate"]) if parts.get("evaluate") else path  # a train-then-evaluate run: its evaluation
+    summary = rundir.read_json_optional(scored / rundir.SUMMARY_JSON)
+    record = rundir.read_json_optional(scored / rundir.EVALUATE_JSON) or {}
     if summary is None:
         child.problem = f"no readable {rundir.SUMMARY_JSON}" + (f" (run status {child.status})" if child.status else "")
         return child

@@ -207,7 +207,8 @@ def _skip_state(cfg: Config, job_dir: Path) -> str:
 
 def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], ModuleType]) -> List[str]:
     """argv (without the program name) -> argv to hand to Hydra. Exits 2 on a config error, naming the key
-    and the job; single runs and passive invocations pass through unchanged."""
+    and the job; single runs and passive invocations pass through unchanged. (A sweeper plugin that proposes
+    values as it goes, such as Optuna, is checked by sweep/search.py instead: run.py asks it first.)"""
     flags, overrides = split_argv(argv)
     multirun = any(f in MULTIRUN_FLAGS for f in flags)
     if not multirun or any(f.split("=", 1)[0] in PASSIVE_FLAGS for f in flags):
@@ -221,7 +222,9 @@ def preflight(argv: List[str], conf_dir: Path, stage_module: Callable[[Any], Mod
     except ConfigError as err:
         _fail(err)
     except Exception as err:  # an unparsable override: Hydra would refuse it too, with its own words
-        print(f"cosmos-exp: cannot read the sweep overrides: {err}", file=sys.stderr)
+        hint = " (interval() and tag(log, ...) are searches: add hydra/sweeper=optuna)" \
+            if "does not support sweep type" in str(err) else ""
+        print(f"cosmos-exp: cannot read the sweep overrides: {err}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     with hydra_context(conf_dir, config_dir(flags)):
         return _validate_and_record(argv, flags, overrides, jobs, expanded, conf_dir, stage_module)

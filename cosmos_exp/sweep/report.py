@@ -12,6 +12,7 @@ from cosmos_exp.evaluate.headline import SCALED
 from cosmos_exp.evaluate.headline import label as metric_label
 from cosmos_exp.repro.atomic import write_json_atomic, write_text_atomic
 from cosmos_exp.sweep.aggregate import Child, child_dirs, load_child, pick_best, swept_keys
+from cosmos_exp.sweep.seeds import group_spreads
 
 log = logging.getLogger("cosmos_exp.report")
 
@@ -28,6 +29,7 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
     sweep = rundir.read_json_optional(root / rundir.SWEEP_JSON)
     never_started = _never_started(sweep, children)
     best = {m: pick_best(usable, m, keys) for m in metrics}
+    spreads = group_spreads(usable, keys, metrics, confidence)
     plots = write_plots(usable, metrics, keys, run_dir / rundir.PLOTS_DIR, confidence,
                         {m: _scale(usable, m) for m in metrics})
     rows = [_row(c, keys, metrics) for c in usable]
@@ -38,7 +40,7 @@ def write_report(root: Path, run_dir: Path) -> Dict[str, Any]:
         "children": [_chain(c) for c in usable],
         "incomplete": [{"job": c.job, "run_dir": c.run_dir, "status": c.status, "problem": c.problem}
                        for c in children if c.problem] + never_started,
-        "best": best, "plots": {m: str(p) for m, p in plots.items()},
+        "best": best, "seed_spread": spreads, "plots": {m: str(p) for m, p in plots.items()},
         "scales": {m: _scale(usable, m) for m in metrics},
         "higher_is_better": "judge/local 1-5 scores, BLEU (on the scale its column names), accuracies 0-1; lower "
                             "is better for trajectory (minADE, metres)",
@@ -126,6 +128,11 @@ def render_markdown(report: Dict[str, Any], rows: List[Dict[str, Any]], keys: Li
             lines.append(f"- **{m}**: {pick['text']}")
         if not report["best"][m]:
             lines.append(f"- **{m}**: no child has a value")
+    if report.get("seed_spread"):
+        lines += ["", "## Spread across training seeds", ""]
+        for g in report["seed_spread"]:
+            where = ", ".join(f"{k}={v}" for k, v in g["settings"].items())
+            lines.append(f"- **{g['metric']}**{f' ({where})' if where else ''}: {g['text']}")
     if report["incomplete"]:
         lines += ["", "## Incomplete jobs", ""]
         lines += [f"- job {i['job']} ({i['run_dir']}): {i['problem']}" for i in report["incomplete"]]
@@ -166,14 +173,20 @@ def write_plots(children: List[Child], metrics: List[str], keys: List[str], out_
         ax.grid(alpha=0.3)
         if len(groups) > 1:
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        path = out_dir / f"{m}.png"
-        _write_bytes_atomic(path, buf.getvalue())
-        written[m] = path
+        written[m] = save_figure(fig, out_dir / f"{m}.png")
     return written
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """A matplotlib figure as a PNG, written atomically, and closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    _write_bytes_atomic(path, buf.getvalue())
+    return path
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -3,7 +3,7 @@
 import math
 from typing import Any, Dict, Iterator, List, Tuple
 
-from cosmos_exp.config.train import TrainConfig
+from cosmos_exp.config.train import TrainConfig, training_seed
 from cosmos_exp.config.schema import Config
 
 
@@ -48,14 +48,16 @@ def train_stream(cfg: Config, samples: list, processor: Any, rank: int, world_si
     """The data package's resumable loader, positioned after `start_micro_step` micro-batches of this rank."""
     from cosmos_exp.data.loader import build_train_loader
 
-    return build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size, cfg.seed,
-                              rank, world_size, cfg.dataset.num_workers, start_step=start_micro_step)
+    return build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size,
+                              training_seed(cfg.train, cfg.seed), rank, world_size, cfg.dataset.num_workers,
+                              start_step=start_micro_step)
 
 
 def eval_batches(cfg: Config, samples: list, processor: Any, rank: int, world_size: int) -> List[Dict[str, Any]]:
     """A fixed set of held-out batches, loaded once (no worker processes) and reused at every evaluation."""
     from cosmos_exp.data.loader import build_train_loader
 
+    # The run's `seed`, not train.seed: every training seed is measured on the same held-out batches.
     loader = build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size, cfg.seed,
                                 rank, world_size, 0, start_step=0)
     out: List[Dict[str, Any]] = []

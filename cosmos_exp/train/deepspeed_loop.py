@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cosmos_exp.config.schema import Config
+from cosmos_exp.config.train import training_seed
 from cosmos_exp import rundir
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train import checkpoint as ckpt
@@ -64,7 +65,7 @@ def train(cfg: Config, run_dir: Path, task: Any = None) -> Dict[str, Any]:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     backend = cfg.parallelism.dist_backend if cfg.parallelism.dist_backend != "auto" else ("nccl" if on_gpu else "gloo")
     deepspeed.init_distributed(dist_backend=backend)
-    _seed_everything(cfg.seed)
+    _seed_everything(training_seed(cfg.train, cfg.seed))
     is_main = rank == 0
     if is_main:
         removed = ckpt.clean_temp_dirs(run_dir)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from cosmos_exp.repro.atomic import write_text_atomic
+from cosmos_exp import rundir
 from cosmos_exp.rundir import METRICS_JSONL, TENSORBOARD_DIR, WANDB_RUN_ID
 
 log = logging.getLogger("cosmos_exp.train")
@@ -93,7 +94,4 @@ def _start_wandb(run_dir: Path, project: str, run_name: str, config: Optional[Di
 
 
 def read_metrics(run_dir: Path) -> list:
-    path = Path(run_dir) / METRICS_JSONL
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rundir.read_metrics(run_dir)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from cosmos_exp.config.errors import ConfigError
 from cosmos_exp.config.schema import Config
+from cosmos_exp.config.train import training_seed
 from cosmos_exp.models.trajectory_checkpoint import EXPERT_DIR
 from cosmos_exp.train.task import TaskData
 from cosmos_exp.trajectory.token_names import (FUTURE_START, HISTORY_END, HISTORY_START, PREPARE_HINT,
@@ -142,7 +143,7 @@ class TrajectoryTask:
         from cosmos_exp.train.trajectory_batches import trajectory_loader
 
         return trajectory_loader(items, self.source.encode, self.processor, self.tcfg, self.cfg.train.micro_batch_size,
-                                 self.cfg.seed, rank, world, num_workers, start)
+                                 training_seed(self.cfg.train, self.cfg.seed), rank, world, num_workers, start)
 
     def train_stream(self, data: TaskData, rank: int, world: int, start_micro_step: int) -> Any:
         return self._loader(data.train, rank, world, start_micro_step, self.cfg.dataset.num_workers)
@@ -180,7 +181,7 @@ class TrajectoryTask:
                 model.flow_cfg = tr.flow_matching
             else:
                 model = TrajectoryModel.from_backbone(path, tr.expert, tr.prompt, tr.action_space, tr.flow_matching,
-                                                      dtype="float32", seed=cfg.seed)
+                                                      dtype="float32", seed=training_seed(cfg.train, cfg.seed))
                 if tr.stage != "stage1":  # the expert is trained against this backbone: it must be model.path's
                     check_backbone(model, path)
         except BackboneMismatchError as err:

@@ -12,6 +12,7 @@ from typing import Any, Dict
 from omegaconf import OmegaConf
 
 from cosmos_exp.config.schema import Config
+from cosmos_exp.config.train import training_seed
 from cosmos_exp import rundir
 from cosmos_exp.config import ConfigError
 from cosmos_exp.config.batch import batch_layout
@@ -93,7 +94,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "epoch": int(t.epochs),
         # Per data-parallel rank in cosmos-rl; ours is global (config/batch.py).
         "train_batch_per_replica": batch.per_rank,
-        "seed": int(cfg.seed),
+        "seed": training_seed(cfg.train, cfg.seed),
         "optm_name": "AdamW",
         "optm_lr": float(t.lr),
         "optm_weight_decay": float(t.weight_decay),
@@ -117,7 +118,7 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
         "type": "sft",
         "mini_batch": batch.micro_batch,
         "dataloader_shuffle": True,
-        "dataloader_seed": int(cfg.seed),
+        "dataloader_seed": training_seed(cfg.train, cfg.seed),
         "dataloader_num_workers": int(cfg.dataset.num_workers),
         # Ignored by cosmos-rl when our entry passes a dataset; kept for a reader of the file.
         "dataset": {"name": str(cfg.dataset.name), "split": str(cfg.dataset.train_split)},
