@@ -29,6 +29,8 @@ OVERLONG_POLICIES = ("refuse", "skip")  # backend.overlong
 # <study>/runs/<name>/ (config/study.py, cosmos_exp/study/rig_change.py).
 RIG_CHANGE_PHASES = ("a_stage1", "a_stage2", "b_expert", "b_stage1", "b_stage2", "mix_stage1", "mix_stage2")
 TARGET_FORMATS = ("json", "fenced_json")  # dataset.target_format: how a caption answer is written
+BLEND_BATCHES = ("mixed", "per_source")  # dataset.blend_batches: what one optimizer step's samples come from
+MCQ_OPTION_ORDERS = ("fixed", "shuffled")  # dataset.synthetic.mcq_option_order
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate")
