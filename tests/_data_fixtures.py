@@ -17,11 +17,11 @@ def dataset_cfg(root, **kw):
     return OmegaConf.structured(DatasetConfig(root=str(root), vision=vision, **kw))
 
 
-def make_synthetic(root, num_train=4, num_eval=2, seed=0, seconds=2.0, fps=8, **kw):
+def make_synthetic(root, num_train=4, num_eval=2, seed=0, seconds=2.0, fps=8, synthetic_overrides=None, **kw):
     from cosmos_exp.data.synthetic import generate_synthetic_av
 
     cfg = dataset_cfg(root, synthetic=SyntheticConfig(num_train=num_train, num_eval=num_eval, seconds=seconds,
-                                                      fps=fps, seed=seed), **kw)
+                                                      fps=fps, seed=seed, **(synthetic_overrides or {})), **kw)
     return cfg, generate_synthetic_av(cfg)
 
 

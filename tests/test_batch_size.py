@@ -120,8 +120,11 @@ def test_every_sft_plan_says_samples_per_optimizer_step(tmp_path, inputs, backen
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert ("8 samples per optimizer step = 2 data-parallel rank(s) x 2 per micro-batch x 2 accumulation step(s)"
             in proc.stdout)
+    # The demo's blend takes one source per step on either backend: blocks of the global batch, read in order.
+    assert "per-source batches: the training split laid out in blocks of 8 items of one blend source" in proc.stdout
     if backend == "cosmos_rl":
         assert "train_batch_per_replica 4 per rank x dp_shard 2 x dp_replicate 1, in mini-batches of 2" in proc.stdout
+        assert "(dataloader_shuffle false: its per-rank samplers keep the blocks)" in proc.stdout
 
 
 def test_a_size_that_does_not_divide_stops_the_cli_before_any_work(tmp_path, inputs):

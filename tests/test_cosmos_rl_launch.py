@@ -104,7 +104,7 @@ def args(s: Dict[str, Path], *extra: str) -> List[str]:
     hold cosmos-rl's default ports) and 8 frames unless the test sets them."""
     defaults = [f"backend.{k}={free_port()}" for k in ("redis_port", "controller_port")] + ["dataset.vision.nframes=8"]
     kept = [d for d in defaults if not any(e.startswith(d.split("=")[0] + "=") for e in extra)]
-    return ["stage=sft", "backend=cosmos_rl", "experiment=demo", f"model.path={s['model']}",
+    return ["stage=sft", "backend=cosmos_rl", "experiment=demo", "dataset=synthetic_av", f"model.path={s['model']}",
             f"dataset.root={s['data']}", f"paths.root={s['outputs']}", *kept, *extra]
 
 
@@ -662,11 +662,13 @@ def test_overlong_items_can_be_left_out_with_a_report(setup, mixed_resolution):
     assert item["reason"] == "overlong: 4635 tokens (3536 vision) exceed model.model_max_length=4096"
 
 
-def test_a_mixed_blend_gives_both_backends_the_same_conversations(setup):
+@pytest.mark.parametrize("batches", ["mixed", "per_source"])
+def test_a_mixed_blend_gives_both_backends_the_same_conversations(setup, batches):
     """Captions, multiple choice, LingoQA and reasoning answers in one blend: the conversations cosmos-rl's roles
-    read (the stage's cache and the entry's dataset) are the DeepSpeed loop's (load_split), item for item."""
+    read (the stage's cache and the entry's dataset) are the DeepSpeed loop's, item for item and in the order
+    each reads them (per_source: laid out in one-source blocks of a global batch, read unshuffled by both)."""
     from cosmos_exp.train.cosmos_rl.entry import dataset_factory
-    from cosmos_exp.train.data import load_split
+    from cosmos_exp.train.data import load_split, training_order
 
     from _data_fixtures import write_qa
 
@@ -679,16 +681,22 @@ def test_a_mixed_blend_gives_both_backends_the_same_conversations(setup):
              f"{{name: reasoning, kind: qa, root: '{root}', weight: 0.2, user_prompt: reasoning}}]")
     bin_dir = make_bin(setup["root"])
     argv_out = setup["root"] / "argv.json"
-    proc = run_cli(args(setup, "dataset.kind=blend", blend, "dataset.blend_length=40"), cwd=setup["root"],
+    proc = run_cli(args(setup, "dataset.kind=blend", blend, "dataset.blend_length=40",
+                        f"dataset.blend_batches={batches}"), cwd=setup["root"],
                    env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARGV_OUT": str(argv_out)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = run_dirs(setup["outputs"])
     cfg = ckpt.load_run_config(run)
-    deepspeed_side = [s.conversation for s in load_split(cfg, cfg.dataset.train_split)[0]]
+    deepspeed_side = [s.conversation for s in training_order(cfg, load_split(cfg, cfg.dataset.train_split)[0])]
     cache = json.loads((run / "cosmos_rl" / "conversations_train.json").read_text())["conversations"]
     dataset = dataset_factory(run)(None)
     cosmos_rl_side = [dataset[i] for i in range(len(dataset))]
-    assert len(deepspeed_side) == 40 and cache == deepspeed_side and cosmos_rl_side == deepspeed_side
+    # per_source: each source's last block of the global batch (4) filled up from its first items.
+    n = len(deepspeed_side)
+    assert n == 40 if batches == "mixed" else (n % 4 == 0 and 40 <= n < 40 + 4 * 4)
+    assert cache == deepspeed_side and cosmos_rl_side == deepspeed_side
+    toml = tomllib.loads((run / "cosmos_rl.toml").read_text())
+    assert toml["train"]["train_policy"]["dataloader_shuffle"] is (batches == "mixed")
     answers = {c[-1]["content"][:7] for c in deepspeed_side}
     assert "<think>" in answers and answers & set("ABCD") and any(a.startswith("{") for a in answers)
     report = json.loads((run / "cosmos_rl" / "data_report_train.json").read_text())

@@ -241,3 +241,41 @@ def test_a_blend_reports_bad_items_per_source(clean, tmp_path):
                                                    "reason": "missing_keys: reasoning is not a non-empty string"}]
     assert subs["mcq"]["skipped"] == subs["lingoqa"]["skipped"] == 0
     assert report.to_dict()["skipped"] == 3 and "by source: captions 9 of 10" in report.summary()
+
+
+@pytest.mark.parametrize("ranks,micro,accumulation", [(1, 2, 2), (2, 1, 2), (2, 2, 1), (4, 1, 1)])
+def test_per_source_batches_give_every_optimizer_step_one_source(clean, tmp_path, ranks, micro, accumulation):
+    """dataset.blend_batches=per_source: the layout (data/blend.py) read in order by our loader's positions gives
+    each optimizer step (ranks x micro-batch x accumulation samples) one source, and keeps every drawn item."""
+    from collections import Counter
+
+    from cosmos_exp.data.blend import arrange_by_source
+    from cosmos_exp.data.loader import _Order, step_positions
+
+    root = tmp_path / "mixed"
+    shutil.copytree(clean, root)
+    write_qa(root, "train")
+    cfg = dataset_cfg(tmp_path / "unused", kind="blend", blend=_mixed_sources(root), blend_length=103)
+    drawn, _ = build_dataset(cfg, "train")
+    block = ranks * micro * accumulation
+    laid = arrange_by_source(drawn, block, seed=5)
+    assert len(laid) % block == 0 and Counter(map(id, laid)) >= Counter(map(id, drawn))  # nothing left out
+    assert len(laid) - len(drawn) < block * len(cfg.blend)  # only each source's last block filled up
+    order = _Order(len(laid), seed=0, shuffle=False)
+    for step in range(2 * len(laid) // block):  # two epochs
+        sources_of_step = set()
+        for micro_step in range(step * accumulation, (step + 1) * accumulation):
+            for rank in range(ranks):
+                for pos in step_positions(micro_step, len(laid), micro, rank, ranks):
+                    sources_of_step.add(laid[order[pos]].meta["component"])
+        assert len(sources_of_step) == 1, (step, sources_of_step)
+    # cosmos-rl (dataloader_shuffle=false): each rank's DataLoader of global / ranks over a DistributedSampler;
+    # the k-th batches of all ranks together are one optimizer step.
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    per_rank = [list(DataLoader(laid, batch_size=block // ranks, collate_fn=lambda b: b,
+                                sampler=DistributedSampler(laid, num_replicas=ranks, rank=r, shuffle=False)))
+                for r in range(ranks)]
+    for step in zip(*per_rank):
+        assert len({s.meta["component"] for batch in step for s in batch}) == 1
+    assert arrange_by_source(drawn, block, seed=5) == laid and arrange_by_source(drawn, block, seed=6) != laid

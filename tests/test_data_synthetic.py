@@ -38,6 +38,32 @@ def test_deterministic_by_seed(tmp_path):
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b") != tree_digest(tmp_path / "c")
 
 
+def test_mcq_options_in_a_fixed_or_shuffled_order(tmp_path):
+    """fixed: each kind of question lists its shown options in one order (the answer's letter names the class, as
+    in a benchmark's fixed questions); shuffled: random order. The clips and labels are the same either way."""
+    make_synthetic(tmp_path / "fixed", num_train=12, num_eval=1)
+    make_synthetic(tmp_path / "shuffled", num_train=12, num_eval=1,
+                   synthetic_overrides={"mcq_option_order": "shuffled"})
+    canonical = {"q1": ["It drives straight ahead", "It turns left", "It turns right", "It reverses"],
+                 "q3": ["Daytime", "Dusk", "Night", "Tunnel lighting"]}
+
+    def questions(which):
+        return [json.loads(x) for x in (tmp_path / which / "train" / "mcq.jsonl").read_text().splitlines()]
+
+    fixed, shuffled = questions("fixed"), questions("shuffled")
+    for q in fixed:
+        kind = q["id"].rsplit("_", 1)[1]
+        if kind in canonical:
+            assert list(q["options"].values()) == canonical[kind]
+    assert any(list(q["options"].values()) != canonical[q["id"].rsplit("_", 1)[1]] for q in shuffled
+               if q["id"].rsplit("_", 1)[1] in canonical)
+    # The same questions and correct answers, only the letters move.
+    assert [(q["id"], q["options"][q["answer"]]) for q in fixed] == [(q["id"], q["options"][q["answer"]])
+                                                                     for q in shuffled]
+    for sub in ("videos", "metas"):
+        assert tree_digest(tmp_path / "fixed" / "train" / sub) == tree_digest(tmp_path / "shuffled" / "train" / sub)
+
+
 def _scene(**kw):
     base = dict(weather="clear", lighting="daytime", action="straight", lead="none", pedestrian=False, light="none")
     base.update(kw)

@@ -21,7 +21,8 @@ import pytest
 from conftest import CONF_DIR, run_cli, wait_for
 from cosmos_exp import rundir
 
-COMMON = ["stage=sft", "experiment=demo", "train.eval_every=3", "train.eval_batches=1",
+# The demo's settings on its caption data alone (its blend adds multiple choice: launchers/demo.sh runs that).
+COMMON = ["stage=sft", "experiment=demo", "dataset=synthetic_av", "train.eval_every=3", "train.eval_batches=1",
           "train.warmup_ratio=null", "train.warmup_steps=1", "dataset.num_workers=1"]
 
 

@@ -51,6 +51,9 @@ class SyntheticConfig:
     width: int = 160
     height: int = 96
     seed: int = 0
+    # Order of the options of each multiple-choice question: fixed (the same for every question of a kind) or
+    # shuffled (data/synthetic.py).
+    mcq_option_order: str = "fixed"
 
 
 @dataclass
@@ -104,6 +107,11 @@ class DatasetConfig:
     # blend only: seed of the weighted draws, and draws per epoch (None = all items of all components).
     blend_seed: int = 0
     blend_length: Optional[int] = None
+    # blend only: what one optimizer step's samples come from. mixed: any sources (the draws shuffled);
+    # per_source: one source per step (the training split laid out in blocks of train.global_batch_size, blocks in
+    # a seeded order, read in that order on both backends). Both losses weigh every answer token the same, so in
+    # a mixed step a one-letter answer counts ~1/300 of a caption's: per_source lets short answers be learned.
+    blend_batches: str = "mixed"
     # driving: the rigs of each split to read (the <split>/<rig>/ folders; every one when empty).
     rigs: List[str] = field(default_factory=list)
     # driving: the synthetic rig scenes stage=prepare writes at root (None: the clips are already there).

@@ -33,6 +33,8 @@ DIRECTIONS = ("minimize", "maximize")  # sweep.objective.direction
 EVAL_LOSS = "eval_loss"  # sweep.objective.metric: a training run's held-out loss (every other one is an eval metric)
 PICKS = ("final", "best")  # sweep.pick: the checkpoint stage=train_eval evaluates
 TARGET_FORMATS = ("json", "fenced_json")  # dataset.target_format: how a caption answer is written
+BLEND_BATCHES = ("mixed", "per_source")  # dataset.blend_batches: what one optimizer step's samples come from
+MCQ_OPTION_ORDERS = ("fixed", "shuffled")  # dataset.synthetic.mcq_option_order
 
 # Stages that load the model at model.path, and those that read the dataset.
 STAGES_NEEDING_MODEL = ("sft", "caption", "evaluate", "train_eval")

@@ -15,9 +15,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.config.errors import ConfigError
-from cosmos_exp.config.names import (BACKENDS, BLEND_SOURCE_KINDS, BLEU_SCALES, COSMOS_RL_LOGGERS, DATASET_KINDS,
-                                     DIRECTIONS, DIST_BACKENDS, DRIVING_KINDS, ENGINES, FAMILIES, LOGGERS, LR_SCHEDULES,
-                                     METRICS, OVERLONG_POLICIES, PICKS, PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
+from cosmos_exp.config.names import (BACKENDS, BLEND_BATCHES, BLEND_SOURCE_KINDS, BLEU_SCALES, COSMOS_RL_LOGGERS,
+                                     DATASET_KINDS, DIRECTIONS, DIST_BACKENDS, DRIVING_KINDS, ENGINES, FAMILIES,
+                                     LOGGERS, LR_SCHEDULES, MCQ_OPTION_ORDERS, METRICS, OVERLONG_POLICIES, PICKS,
+                                     PYDANTIC_MODES, RIG_CHANGE_PHASES, STAGES, STAGES_NEEDING_DATA,
                                      STAGES_NEEDING_MODEL, TARGET_FORMATS, TASK_KINDS, TRAJECTORY_METRICS,
                                      TRAJECTORY_STAGES, VIDEO_BACKENDS)
 from cosmos_exp.config.schema import Config
@@ -129,6 +130,11 @@ def check_dataset(cfg: Config) -> None:
                 _one_of(f"{key}.target_format", comp.target_format, TARGET_FORMATS)
     elif d.blend:
         raise ConfigError("dataset.blend", f"components are only read when kind=blend (kind={d.kind})")
+    _one_of("dataset.blend_batches", d.blend_batches, BLEND_BATCHES)
+    if d.blend_batches != "mixed" and d.kind != "blend":
+        raise ConfigError("dataset.blend_batches", f"per-source batches need sources: kind=blend, not {d.kind}")
+    if d.synthetic is not None:
+        _one_of("dataset.synthetic.mcq_option_order", d.synthetic.mcq_option_order, MCQ_OPTION_ORDERS)
     if d.kind == "physical_ai_av" and d.physical_ai_av is None:
         raise ConfigError("dataset.physical_ai_av", "kind=physical_ai_av needs the reader's settings",
                           "use dataset=physical_ai_av (conf/dataset/physical_ai_av.yaml)")

@@ -1,4 +1,5 @@
-"""Weighted draws from several sub-datasets, deterministic by seed and resumable by position.
+"""Weighted draws from several sub-datasets, deterministic by seed and resumable by position; and the
+per-source layout of a training list (dataset.blend_batches=per_source).
 
 Draw k is a pure function of (seed, k): the component sequence comes from one seeded generator, and
 the n-th draw from a component takes item perm_e[n % size] of that component's epoch-e permutation
@@ -44,3 +45,23 @@ def blend_draws(sizes: Sequence[int], weights: Sequence[float], seed: int, start
             perms[key] = np.random.default_rng([seed, c, epoch]).permutation(sizes[c])
         out.append((c, int(perms[key][pos])))
     return out
+
+
+def arrange_by_source(samples: Sequence, block: int, seed: int) -> list:
+    """The training list laid out so that every aligned run of `block` items (one optimizer step's global batch)
+    comes from one source (meta["component"]): each source's items in their drawn order, cut into blocks, the
+    last one filled up from that source's first items, the blocks in an order seeded by `seed`. Read in order,
+    without shuffling, by both backends (our loader; cosmos-rl with dataloader_shuffle=false, whose per-rank
+    DistributedSampler slices and batches then cover aligned runs too)."""
+    if block < 1:
+        raise ValueError(f"block size must be >= 1, got {block}")
+    by_source: dict = {}
+    for s in samples:
+        by_source.setdefault(s.meta.get("component"), []).append(s)
+    blocks = []
+    for items in by_source.values():
+        n_blocks = -(-len(items) // block)
+        filled = [items[i % len(items)] for i in range(n_blocks * block)]
+        blocks += [filled[i * block:(i + 1) * block] for i in range(n_blocks)]
+    order = np.random.default_rng([seed, 0xB10C]).permutation(len(blocks))
+    return [s for i in order for s in blocks[int(i)]]

@@ -1,8 +1,9 @@
 """Training batches, decoded and preprocessed in worker processes ahead of the model.
 
 The order is a pure function of (seed, step): epoch e visits the samples in permutation
-default_rng([seed, e]); global step s takes positions [s*B*W, (s+1)*B*W) of the endless sequence of
-epochs and rank r keeps its B of them. So a run resumed with start_step=s (or load_state_dict) gets the
+default_rng([seed, e]) (or in list order with shuffle=False: a list laid out on purpose, data/blend.py);
+global step s takes positions [s*B*W, (s+1)*B*W) of the endless sequence of epochs and rank r keeps its B of
+them. So a run resumed with start_step=s (or load_state_dict) gets the
 exact batches the uninterrupted run would have had. A sample whose video fails to decode is replaced by
 the next sample in the order (logged), so batches keep their size.
 """
@@ -25,12 +26,14 @@ def step_positions(step: int, n: int, batch_size: int, rank: int, world_size: in
 
 
 class _Order:
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed = n, seed
+    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
         self._cache: Dict[int, np.ndarray] = {}
 
     def __getitem__(self, position: int) -> int:
         epoch, pos = divmod(position, self.n)
+        if not self.shuffle:
+            return pos
         if epoch not in self._cache:
             self._cache = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
         return int(self._cache[epoch][pos])
@@ -40,10 +43,10 @@ class _BatchDataset:
     """Map-style: item `step` is this rank's collated batch of that step (runs inside a worker)."""
 
     def __init__(self, samples: list, processor: Any, vision: VisionConfig, batch_size: int, seed: int, rank: int,
-                 world_size: int) -> None:
+                 world_size: int, shuffle: bool = True) -> None:
         self.samples, self.processor, self.vision = samples, processor, vision
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
-        self.order = _Order(len(samples), seed)
+        self.order = _Order(len(samples), seed, shuffle)
         self._epoch = None  # the epoch this process last encoded a sample of (for the clip cache's tally)
 
     def _tally_epoch(self, position: int) -> None:
@@ -147,10 +150,10 @@ def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001 
 
 
 def build_train_loader(samples: list, processor: Any, vision: VisionConfig, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                       num_workers: int = 2, start_step: int = 0) -> TrainLoader:
+                       num_workers: int = 2, start_step: int = 0, shuffle: bool = True) -> TrainLoader:
     if not samples:
         raise ValueError("no training samples (see the data report for what was skipped)")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world size {world_size}")
-    ds = _BatchDataset(samples, processor, vision, batch_size, seed, rank, world_size)
+    ds = _BatchDataset(samples, processor, vision, batch_size, seed, rank, world_size, shuffle)
     return TrainLoader(ds, num_workers, start_step)

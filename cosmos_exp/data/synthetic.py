@@ -21,6 +21,10 @@ What the pictures carry (so a model can learn it):
 - pedestrian: a yellow figure crossing the road from one side;
 - traffic light: a lamp box upper right showing red or green.
 
+MCQ options (`synthetic.mcq_option_order`): fixed lists the shown options of a question in the same order
+every time (as a benchmark's fixed questions do: the answer's letter names what the clip shows, so a model can
+answer from the video alone); shuffled puts them in random order (the model must also read the options).
+
 MCQ line format (`mcq.jsonl`):
     {"id": "<clip id>_q<k>", "clip": "<clip id>", "video": "<video path relative to the split dir>",
      "question": str, "options": {"A": str, "B": str, "C": str, "D": str}, "answer": "A".."D",
@@ -255,16 +259,18 @@ def scene_label(scene: Scene) -> Dict:
 
 
 def _mcq(rng: random.Random, qid: str, clip: str, video: str, question: str, correct: str,
-         distractors: List[str], category: str) -> Dict:
+         distractors: List[str], category: str, option_order: str) -> Dict:
     options = [correct] + rng.sample([d for d in distractors if d != correct], 3)
-    rng.shuffle(options)
+    rng.shuffle(options)  # drawn either way, so the clips of a seed do not depend on option_order
+    if option_order == "fixed":
+        options.sort(key=distractors.index)
     letters = "ABCD"
     return {"id": qid, "clip": clip, "video": video, "question": question,
             "options": dict(zip(letters, options)), "answer": letters[options.index(correct)],
             "category": category}
 
 
-def scene_questions(scene: Scene, clip: str, video: str, rng: random.Random):
+def scene_questions(scene: Scene, clip: str, video: str, rng: random.Random, option_order: str):
     weather = {"clear": "Clear", "overcast": "Overcast", "rain": "Rain", "fog": "Fog", "snow": "Snow"}
     action = {"straight": "It drives straight ahead", "left": "It turns left", "right": "It turns right"}
     lead = {"none": "There is no vehicle ahead", "following": "A red vehicle ahead keeps its distance",
@@ -272,13 +278,13 @@ def scene_questions(scene: Scene, clip: str, video: str, rng: random.Random):
     light = {"daytime": "Daytime", "dusk": "Dusk", "night": "Night"}
     mcq = [
         _mcq(rng, f"{clip}_q0", clip, video, "What is the weather in this clip?", weather[scene.weather],
-             list(weather.values()), "environment"),
+             list(weather.values()), "environment", option_order),
         _mcq(rng, f"{clip}_q1", clip, video, "What does the ego vehicle do?", action[scene.action],
-             list(action.values()) + ["It reverses"], "ego_action"),
+             list(action.values()) + ["It reverses"], "ego_action", option_order),
         _mcq(rng, f"{clip}_q2", clip, video, "What is ahead of the ego vehicle in its lane?", lead[scene.lead],
-             list(lead.values()) + ["A bus pulls out of a stop"], "agents"),
+             list(lead.values()) + ["A bus pulls out of a stop"], "agents", option_order),
         _mcq(rng, f"{clip}_q3", clip, video, "What are the lighting conditions?", light[scene.lighting],
-             list(light.values()) + ["Tunnel lighting"], "environment"),
+             list(light.values()) + ["Tunnel lighting"], "environment", option_order),
     ]
     lingo = [
         {"id": f"{clip}_q0", "clip": clip, "video": video, "question": "Is there a pedestrian crossing the road?",
@@ -321,7 +327,7 @@ def generate_synthetic_av(dataset_cfg: DatasetConfig) -> Dict:
             label = scene_label(scene)
             write_text_atomic(split_dir / dataset_cfg.meta_dir / f"{clip}{dataset_cfg.label_suffix}",
                           json.dumps(label, indent=4, ensure_ascii=False) + "\n")
-            mcq, lingo = scene_questions(scene, clip, video_rel, rng)
+            mcq, lingo = scene_questions(scene, clip, video_rel, rng, syn.mcq_option_order)
             mcq_lines += mcq
             lingo_lines += lingo
         write_text_atomic(split_dir / "mcq.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in mcq_lines))

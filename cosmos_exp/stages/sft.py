@@ -14,6 +14,7 @@ from cosmos_exp.runtime.rendezvous import lone_process, rendezvous_port
 from cosmos_exp.runtime.topology import topology
 from cosmos_exp.worker import EXIT_INTERRUPTED, start_ranks, worker_argv
 from cosmos_exp.train.checkpoint import retention_note
+from cosmos_exp.train.data import order_note
 from cosmos_exp.train.signals import TrainingInterrupted
 
 
@@ -73,6 +74,7 @@ def plan(cfg: Config) -> Plan:
         p.commands += [worker_argv(Path("<run_dir>"), "sft")] * world
         p.notes.append(f"{world} worker processes (RANK 0..{world - 1}, MASTER_PORT={cfg.parallelism.master_port})")
     p.notes.append(batch.describe())
+    p.notes.append(order_note(cfg))
     if cfg.task.kind != "trajectory":  # trajectory samples are a few still images, not decoded clips
         from cosmos_exp.data.feed import data_feed_note
 

@@ -20,6 +20,7 @@ from cosmos_exp.config.batch import batch_layout
 from cosmos_exp.plan import Plan
 from cosmos_exp.repro.atomic import write_json_atomic
 from cosmos_exp.train.checkpoint import retention_note
+from cosmos_exp.train.data import order_note
 from cosmos_exp.train.cosmos_rl import render
 from cosmos_exp.train.cosmos_rl.document import (PLACEHOLDER_RUN_DIR, check_shell_safe, toml_text, validated_document,
                                                  write_toml)
@@ -77,6 +78,8 @@ def plan(cfg: Config) -> Plan:
     p.notes.append(f"{batch_layout(cfg).describe()} (cosmos-rl: train_batch_per_replica {per_rank} per rank x "
                    f"dp_shard {par['dp_shard_size']} x dp_replicate {par['dp_replicate_size']}, in mini-batches of "
                    f"{mini})")
+    p.notes.append(order_note(cfg) + ("" if doc["train"]["train_policy"]["dataloader_shuffle"] else
+                                      " (dataloader_shuffle false: its per-rank samplers keep the blocks)"))
     p.notes.append(f"cosmos-rl: {par['tp_size'] * par['dp_shard_size']} GPU(s) (tp {par['tp_size']} x dp_shard "
                    f"{par['dp_shard_size']}), {doc['train']['epoch']} epoch(s)"
                    + (f" or {doc['train']['max_num_steps']} steps" if "max_num_steps" in doc["train"] else "") + ", "

@@ -18,6 +18,7 @@ class CaptionTask:
         cfg = self.cfg
         self.processor = train_data.load_processor(cfg)
         samples, report = train_data.load_split(cfg, cfg.dataset.train_split)
+        samples = train_data.training_order(cfg, samples)
         held_out: List[Dict[str, Any]] = []
         videos = {cfg.dataset.train_split: [s.video for s in samples]}
         if cfg.train.eval_every:

@@ -31,6 +31,25 @@ def load_split(cfg: Config, split: str) -> Tuple[list, Any]:
     return samples, report
 
 
+def training_order(cfg: Config, samples: list) -> list:
+    """The training split in the order the backends read it: as drawn (each loader shuffles), or laid out in
+    one-source blocks of a global batch (dataset.blend_batches=per_source, read unshuffled; data/blend.py)."""
+    if cfg.dataset.blend_batches != "per_source":
+        return samples
+    from cosmos_exp.data.blend import arrange_by_source
+
+    return arrange_by_source(samples, int(cfg.train.global_batch_size), int(cfg.dataset.blend_seed))
+
+
+def order_note(cfg: Config) -> str:
+    """How the training split is read, for the plans of both backends."""
+    if cfg.dataset.blend_batches == "per_source":
+        return (f"per-source batches: the training split laid out in blocks of {cfg.train.global_batch_size} items of "
+                "one blend source (one optimizer step each), blocks in a seeded order, read in that order every "
+                "epoch")
+    return "training order: the drawn items shuffled every epoch"
+
+
 def steps_per_epoch(num_samples: int, micro_batch: int, world_size: int, grad_accum: int) -> int:
     """Optimiser steps in one pass over the samples (every rank sees ceil(n / world) samples)."""
     per_rank = math.ceil(num_samples / world_size)
@@ -50,7 +69,7 @@ def train_stream(cfg: Config, samples: list, processor: Any, rank: int, world_si
 
     return build_train_loader(samples, processor, cfg.dataset.vision, cfg.train.micro_batch_size,
                               training_seed(cfg.train, cfg.seed), rank, world_size, cfg.dataset.num_workers,
-                              start_step=start_micro_step)
+                              start_step=start_micro_step, shuffle=cfg.dataset.blend_batches != "per_source")
 
 
 def eval_batches(cfg: Config, samples: list, processor: Any, rank: int, world_size: int) -> List[Dict[str, Any]]:

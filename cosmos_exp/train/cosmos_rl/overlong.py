@@ -37,6 +37,7 @@ def prepare_training_split(cfg: Config, run_dir: Path) -> str:
     from cosmos_exp.data.datasets import build_dataset
     from cosmos_exp.data.processor import Processor
     from cosmos_exp.train.cosmos_rl.entry import report_path, write_conversations
+    from cosmos_exp.train.data import training_order
 
     split, limit = str(cfg.dataset.train_split), int(cfg.model.model_max_length)
     samples, report = build_dataset(cfg.dataset, split)
@@ -55,7 +56,7 @@ def prepare_training_split(cfg: Config, run_dir: Path) -> str:
     for key, (tokens, vision) in too_long.items():
         report.drop(unique[key].video, f"{tokens} tokens ({vision} vision) exceed model.model_max_length={limit}",
                     "overlong", source=unique[key].meta.get("component"))
-    kept: List = [s for s in samples if id(s) in counts and id(s) not in too_long]
+    kept: List = training_order(cfg, [s for s in samples if id(s) in counts and id(s) not in too_long])
     try:
         write_conversations(run_dir, split, kept, report)
     except ValueError as err:

@@ -117,7 +117,8 @@ def render(cfg: Config, run_dir: Path) -> Dict[str, Any]:
     train["train_policy"] = {
         "type": "sft",
         "mini_batch": batch.micro_batch,
-        "dataloader_shuffle": True,
+        # A per-source layout is read in order (the stage wrote it so: train/data.py training_order).
+        "dataloader_shuffle": cfg.dataset.blend_batches != "per_source",
         "dataloader_seed": training_seed(cfg.train, cfg.seed),
         "dataloader_num_workers": int(cfg.dataset.num_workers),
         # Ignored by cosmos-rl when our entry passes a dataset; kept for a reader of the file.
