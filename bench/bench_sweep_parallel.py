@@ -29,8 +29,9 @@ from timing import record_result  # bench/ is the script's own folder
 
 N, K = 4, 2
 CLIPS = 32
+TOKENS = 768  # new tokens per clip: ~15 s of a job's own work on an idle core (128 gave ~2 s, too little to time)
 JOB = ["stage=evaluate", "model=tiny_qwen2_5_vl", "eval=local", f"generation.max_items={CLIPS}",
-       "generation.max_new_tokens=128", "generation.batch_size=4"]
+       f"generation.max_new_tokens={TOKENS}", "generation.batch_size=4"]
 
 
 def _stamp(line: str) -> float:
@@ -84,7 +85,7 @@ def main() -> None:
     goal = 1.2 * n / k * single
     seq_overhead = (seq_wall - sum(seq_work)) / n
     par_overhead = (k * par_wall - sum(par_work)) / n
-    line = (f"{n}-checkpoint evaluate sweep (tiny qwen2_5_vl, {CLIPS} clips x 128 tokens a job): one after another "
+    line = (f"{n}-checkpoint evaluate sweep (tiny qwen2_5_vl, {CLIPS} clips x {TOKENS} tokens a job): one after another "
             f"{seq_wall:.1f} s (single {single:.1f} s a job), {k} local workers {par_wall:.1f} s = "
             f"{par_wall / (n / k * single):.2f} x N/K x single (goal <= 1.2: {'met' if par_wall <= goal else 'missed'}; "
             f"speed-up {seq_wall / par_wall:.2f}x); framework overhead per job {seq_overhead:.2f} s one after another, "
