@@ -2,7 +2,7 @@
 same N jobs one after another (Hydra's basic launcher, one process), in one run, and the framework's overhead
 per job.
 
-Each job evaluates one checkpoint of a tiny Qwen2.5-VL (caption 32 held-out clips, 128 new tokens each, score
+Each job evaluates one checkpoint of a tiny Qwen2.5-VL (caption 32 held-out clips, TOKENS new tokens each, score
 them with the local metrics): ~15-20 s of work, because what a sweep pays once (process start, the preflight,
 importing torch and the model classes: ~20 s here) does not divide by K, and the goal is about the jobs.
 single = the sequential sweep's wall time / N; goal: the parallel sweep's wall time <= 1.2 x N/K x single with
