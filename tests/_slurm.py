@@ -5,6 +5,7 @@ absent or down; CI sets COSMOS_EXP_REQUIRE_SLURM=1 after starting the cluster, a
 import os
 import shutil
 import subprocess
+import time
 from typing import List
 
 import pytest
@@ -35,7 +36,11 @@ def fail_if_down() -> None:
 
 
 def _out(argv: List[str]) -> str:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    for _ in range(15):  # slurmdbd can refuse sacct for a few seconds on a busy machine: ask again
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 or "Unable to connect to database" not in out.stderr:
+            break
+        time.sleep(2)
     assert out.returncode == 0, f"{argv}: {out.stderr}"
     return out.stdout
 

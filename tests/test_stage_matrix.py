@@ -16,6 +16,7 @@ from cosmos_exp import rundir
 from cosmos_exp.config import BACKENDS, STAGES, ConfigError, register_configs
 from cosmos_exp.config.validate import typed, validate
 from cosmos_exp.run import stage_module
+from cosmos_exp.config.trajectory import TrajectoryPromptConfig
 
 from conftest import CONF_DIR, run_cli
 
@@ -84,6 +85,10 @@ def overrides_for(stage: str, backend: str, experiment: Optional[str], inputs: D
                "dataset.driving_synthetic.num_train=4", "dataset.driving_synthetic.num_eval=2"]
         if stage == "evaluate":
             out.append(f"model.path={inputs['trajectory']}/stage1/checkpoints/step_1")
+            if experiment == "rig_change":  # the checkpoint was trained with trajectory_synthetic's prompts
+                prompt = TrajectoryPromptConfig()
+                out += [f"task.trajectory.prompt.system_prompt='{prompt.system_prompt}'",
+                        f"task.trajectory.prompt.user_prompt='{prompt.user_prompt}'"]
     if experiment is not None:
         out.append(f"experiment={experiment}")
     if experiment == "reason2_sft_recipe":  # a blend whose components live under dataset.root
