@@ -8,7 +8,6 @@
 """
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -150,10 +149,11 @@ def _action_space(cfg: Config) -> ActionSpaceConfig:
 
 def _prepare_driving_synthetic(cfg: Config) -> Dict[str, Any]:
     from cosmos_exp.data.driving_synthetic import generate_driving_synthetic
+    from cosmos_exp.data.feed import cores_available
 
     try:
         return generate_driving_synthetic(cfg.dataset.driving_synthetic, cfg.dataset.root, _action_space(cfg),
-                                          workers=len(os.sched_getaffinity(0)))
+                                          workers=cores_available()[0])
     except ValueError as err:  # settings the generator cannot draw, or a root it did not write
         raise ConfigError("dataset.driving_synthetic", str(err)) from None
 
